@@ -1,0 +1,63 @@
+"""``evidence serve``: the API with a local worker pool (job runner and webhook dispatcher threads)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Annotated
+
+import ray
+import typer
+import uvicorn
+
+from api.app import create_app
+from api.observability import configure_logging
+from api.webhooks import WebhookDispatcher
+from cli.context import Backends, backends
+from workers.runner import JobRunner
+
+log = logging.getLogger("evidence.serve")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``serve`` command to the ``evidence`` app."""
+    app.command("serve")(serve_command)
+
+
+def serve_command(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    worker: Annotated[bool, typer.Option(help="Run a screening job runner in this process")] = True,
+    dispatcher: Annotated[bool, typer.Option(help="Run the webhook dispatcher in this process")] = True,
+) -> None:
+    """Serve the API (OpenAPI at /docs) with a local job runner and webhook dispatcher."""
+    configure_logging(stdlib=True)
+    b = backends()
+    stop = threading.Event()
+    threads = []
+    if worker:
+        threads.append(threading.Thread(target=_run_jobs, args=(b, stop), name="job-runner", daemon=True))
+    if dispatcher:
+        sender = WebhookDispatcher(b.settings, b.engine)
+        threads.append(
+            threading.Thread(target=sender.run_forever, args=(stop,), name="webhooks", daemon=True)
+        )
+    for t in threads:
+        t.start()
+    app = create_app(b.settings, b.engine)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
+    try:
+        server.run()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+        if ray.is_initialized():
+            ray.shutdown()
+
+
+def _run_jobs(b: Backends, stop: threading.Event) -> None:
+    try:
+        JobRunner(b.settings, b.engine).run_forever(stop)
+    except Exception:
+        log.exception("the job runner stopped")

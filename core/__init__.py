@@ -1,0 +1,1 @@
+"""Settings, storage and database plumbing shared by the workers, the API and the CLI."""

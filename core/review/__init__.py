@@ -1,0 +1,1 @@
+"""Human review: peer assignment, spot-check sampling, recusal, decisions and disputes."""

@@ -1,0 +1,42 @@
+"""SQLModel tables and API schemas."""
+
+from models.accounts import ApiKey, Role, User, UserRole
+from models.audit import AuditEntry
+from models.dedup import AllowlistItem, DedupEntry, DuplicateMatch
+from models.idempotency import IdempotencyKey
+from models.outbox import DeliveryStatus, Event, WebhookDelivery, WebhookEndpoint
+from models.review import ReviewAssignment, ReviewBatch, ReviewDecision, ReviewDispute
+from models.submission_meta import Overall, SubmissionMeta
+from models.tables import Job, JobStatus, StageResult, Submission, SubmissionStatus, Teacher, TeacherFace
+from models.uploads import Upload, UploadStatus
+
+__all__ = [
+    "AllowlistItem",
+    "DedupEntry",
+    "DuplicateMatch",
+    "ApiKey",
+    "AuditEntry",
+    "DeliveryStatus",
+    "Event",
+    "IdempotencyKey",
+    "Job",
+    "JobStatus",
+    "Overall",
+    "ReviewAssignment",
+    "ReviewBatch",
+    "ReviewDecision",
+    "ReviewDispute",
+    "Role",
+    "StageResult",
+    "Submission",
+    "SubmissionMeta",
+    "SubmissionStatus",
+    "Teacher",
+    "TeacherFace",
+    "Upload",
+    "UploadStatus",
+    "User",
+    "UserRole",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+]

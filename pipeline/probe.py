@@ -1,0 +1,268 @@
+"""ffprobe with the demuxer pinned, reduced to the facts the pipeline needs (``MediaInfo``)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import MediaError
+from pipeline.ffmpeg_run import (
+    FFMPEG_ARGS,
+    FFPROBE_ARGS,
+    FORMAT_WHITELIST,
+    PROTOCOL_WHITELIST,
+    Confinement,
+    input_url,
+    run,
+)
+from pipeline.limits import MediaLimits
+from pipeline.sniff import sniff
+
+MAX_SANE_FPS = 240.0
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    container: str  # mp4, mov, 3gp, matroska, webm, avi, flv, mpegts
+    demuxer: str  # the ffmpeg demuxer forced with -f
+    size_bytes: int
+    duration_s: float
+    width: int  # as displayed: rotation applied
+    height: int
+    coded_width: int
+    coded_height: int
+    rotation: int  # display-matrix rotation as ffprobe reports it, mod 360: 0, 90, 180 or 270
+    sar: float  # sample (pixel) aspect ratio; 1.0 for square pixels
+    fps: float
+    video_index: int  # absolute stream index of the video stream used (cover art skipped)
+    video_codec: str
+    pix_fmt: str | None
+    profile: str | None
+    bit_depth: int | None
+    interlaced: bool
+    audio_index: int | None
+    audio_codec: str | None
+    audio_channels: int | None
+    audio_sample_rate: int | None
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio_index is not None
+
+    @property
+    def portrait(self) -> bool:
+        return self.height > self.width
+
+
+@cache
+def video_decoders() -> frozenset[str]:
+    """The video codecs this ffmpeg can decode (``ffmpeg -decoders``), read once per process."""
+    out = subprocess.run(
+        [*FFMPEG_ARGS, "-decoders"], capture_output=True, text=True, timeout=30, check=False
+    ).stdout
+    return frozenset(m.group(1) for m in re.finditer(r"^ V\S{5} (\S+)", out, re.MULTILINE))
+
+
+def decoder_pixel_cap(limits: MediaLimits) -> int:
+    """``-max_pixels`` for decoders: the largest accepted picture plus the width alignment padding
+    decoders allocate (a 2160x3840 portrait frame is allocated 2176 wide)."""
+    return (limits.max_long_side + 128) * (limits.max_short_side + 128)
+
+
+def ffprobe_args(demuxer: str, limits: MediaLimits) -> list[str]:
+    """Input options shared by ffprobe and ffmpeg: pinned demuxer, whitelists, decoder pixel cap."""
+    return [
+        "-protocol_whitelist",
+        PROTOCOL_WHITELIST,
+        "-format_whitelist",
+        FORMAT_WHITELIST,
+        "-f",
+        demuxer,
+        "-max_pixels",
+        str(decoder_pixel_cap(limits)),
+    ]
+
+
+def probe(src: Path, workdir: Path, limits: MediaLimits) -> MediaInfo:
+    """Sniff then ffprobe ``src`` (running in ``workdir``); raises ``MediaError`` on unusable files."""
+    src = Path(src)
+    size = src.stat().st_size
+    if size == 0:
+        raise MediaError("empty_file")
+    sniffed = sniff(src)
+    conf = Confinement.for_probe(limits)
+    argv = [*FFPROBE_ARGS, "-v", "error", *ffprobe_args(sniffed.demuxer, limits)]
+    argv += ["-show_format", "-show_streams", "-of", "json", input_url(src)]
+    rc, out, err = run(argv, workdir, conf)
+    if rc != 0:
+        raise _probe_error(err)
+    data = json.loads(out or b"{}")
+    streams = data.get("streams") or []
+    fmt = data.get("format") or {}
+    video = _first(streams, "video")
+    if video is None:
+        raise MediaError("no_video_stream")
+    if not video.get("codec_name"):
+        raise MediaError("unsupported_codec", f"unknown video codec (tag {video.get('codec_tag_string')})")
+    coded_w, coded_h = int(video.get("width") or 0), int(video.get("height") or 0)
+    if coded_w <= 0 or coded_h <= 0:
+        if video["codec_name"] not in video_decoders():
+            raise MediaError("unsupported_codec", f"no decoder for {video['codec_name']} video")
+        raise MediaError("corrupt", "the video stream has no picture size")
+    rotation = _rotation(video)
+    width, height = (coded_h, coded_w) if rotation in (90, 270) else (coded_w, coded_h)
+    audio = _first(streams, "audio")
+    duration = _duration(fmt, video, sniffed.demuxer)
+    if duration is None:
+        duration = _scan_duration(src, workdir, limits, sniffed.demuxer, video["index"], conf)
+    return MediaInfo(
+        container=sniffed.container,
+        demuxer=sniffed.demuxer,
+        size_bytes=size,
+        duration_s=duration,
+        width=width,
+        height=height,
+        coded_width=coded_w,
+        coded_height=coded_h,
+        rotation=rotation,
+        sar=_sar(video),
+        fps=_fps(video, duration),
+        video_index=int(video["index"]),
+        video_codec=video["codec_name"],
+        pix_fmt=video.get("pix_fmt"),
+        profile=video.get("profile"),
+        bit_depth=_bit_depth(video),
+        interlaced=video.get("field_order") in ("tt", "bb", "tb", "bt"),
+        audio_index=int(audio["index"]) if audio and audio.get("codec_name") else None,
+        audio_codec=audio.get("codec_name") if audio else None,
+        audio_channels=int(audio["channels"]) if audio and audio.get("channels") else None,
+        audio_sample_rate=int(audio["sample_rate"]) if audio and audio.get("sample_rate") else None,
+    )
+
+
+LATE_START_S = 1.0  # timestamps starting later than this are an offset, not a leading gap
+
+
+def _probe_error(stderr: str) -> MediaError:
+    if "moov atom not found" in stderr:
+        return MediaError("truncated", "moov atom not found")
+    if "exceeds specified max pixel count" in stderr:
+        return MediaError("dimensions_too_large", "picture size above the decoder pixel cap")
+    if "not on whitelist" in stderr:
+        return MediaError("unsupported_container", "nested format not on the whitelist")
+    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+    return MediaError("corrupt", lines[-1][:300] if lines else "ffprobe could not read the file")
+
+
+def _first(streams: list[dict[str, Any]], kind: str) -> dict[str, Any] | None:
+    """The first stream of ``kind``; cover art and thumbnails are not video."""
+    for s in streams:
+        if s.get("codec_type") != kind:
+            continue
+        disp = s.get("disposition") or {}
+        if kind == "video" and (disp.get("attached_pic") or disp.get("timed_thumbnails")):
+            continue
+        return s
+    return None
+
+
+def _rotation(video: dict[str, Any]) -> int:
+    """Display rotation from the display matrix (or the legacy ``rotate`` tag), snapped to 90°."""
+    for sd in video.get("side_data_list") or []:
+        if "rotation" in sd:
+            return int(round(float(sd["rotation"]) / 90.0)) * 90 % 360
+    tag = (video.get("tags") or {}).get("rotate")
+    if tag and re.fullmatch(r"-?\d+", tag.strip()):
+        return int(round(int(tag) / 90.0)) * 90 % 360
+    return 0
+
+
+def _ratio(text: str | None) -> float | None:
+    if not text or text in ("0/0", "N/A"):
+        return None
+    try:
+        value = float(Fraction(text.replace(":", "/")))
+    except (ValueError, ZeroDivisionError):
+        return None
+    return value if value > 0 else None
+
+
+def _sar(video: dict[str, Any]) -> float:
+    sar = _ratio(video.get("sample_aspect_ratio"))
+    return sar if sar and 0.1 <= sar <= 10 else 1.0
+
+
+def _fps(video: dict[str, Any], duration: float) -> float:
+    """avg_frame_rate when sane (right for variable-rate phone video), else r_frame_rate,
+    else frames / duration; 25 when nothing is known."""
+    for key in ("avg_frame_rate", "r_frame_rate"):
+        fps = _ratio(video.get(key))
+        if fps and fps <= MAX_SANE_FPS:
+            return round(fps, 3)
+    frames = video.get("nb_frames")
+    if frames and str(frames).isdigit() and duration > 0:
+        fps = int(frames) / duration
+        if 0 < fps <= MAX_SANE_FPS:
+            return round(fps, 3)
+    return 25.0
+
+
+def _bit_depth(video: dict[str, Any]) -> int | None:
+    raw = video.get("bits_per_raw_sample")
+    if raw and str(raw).isdigit():
+        return int(raw)
+    pix = video.get("pix_fmt") or ""
+    m = re.search(r"p(\d{2})(le|be)?$", pix)
+    if m:
+        return int(m.group(1))
+    return 8 if pix.startswith(("yuv", "yuvj", "nv12", "gray")) else None
+
+
+def _float(value: Any) -> float | None:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if f > 0 and f == f and f != float("inf") else None
+
+
+def _duration(fmt: dict[str, Any], video: dict[str, Any], demuxer: str) -> float | None:
+    """Container duration, else the video stream's; None when neither is known. MP4/MOV and
+    Matroska state where the file ends, not how long it lasts: when its timestamps start late (a
+    recorder's time of day, a stream saved with its own clock), the start is taken off."""
+    total = _float(fmt.get("duration")) or _float(video.get("duration"))
+    start = _float(fmt.get("start_time")) or 0.0
+    if total is not None and demuxer in ("mov", "matroska") and start >= LATE_START_S and total > start:
+        return total - start
+    return total
+
+
+def _scan_duration(
+    src: Path, workdir: Path, limits: MediaLimits, demuxer: str, index: int, conf: Confinement
+) -> float:
+    """Duration of a file without a duration header (e.g. a browser MediaRecorder WebM): read the
+    video packet timestamps (demux only, no decode). A file whose timestamps say nothing is corrupt."""
+    argv = [*FFPROBE_ARGS, "-v", "error", *ffprobe_args(demuxer, limits)]
+    argv += ["-select_streams", str(index), "-show_entries", "packet=pts_time,duration_time"]
+    argv += ["-of", "csv=p=0", input_url(src)]
+    rc, out, err = run(argv, workdir, conf)
+    first = last = None
+    for line in out.decode("ascii", "replace").splitlines():
+        parts = line.split(",")
+        pts = _float(parts[0]) if parts[0] not in ("", "N/A") else None
+        if pts is None and parts[0].strip() in ("0", "0.000000"):
+            pts = 0.0
+        if pts is None:
+            continue
+        dur = _float(parts[1]) if len(parts) > 1 else None
+        first = pts if first is None else min(first, pts)
+        last = max(last or 0.0, pts + (dur or 0.0))
+    if first is None or last is None or last - first <= 0:
+        raise MediaError("corrupt", "the duration of the video cannot be determined")
+    return round(last - first, 3)

@@ -1,0 +1,87 @@
+"""The media part of a job: validate, plan the rendition, decode once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.decode import DecodeResult, RenditionOutput, decode_once, stream_frames
+from pipeline.frames import Frame, FrameConsumer, StageOutput
+from pipeline.limits import MediaLimits
+from pipeline.probe import MediaInfo
+from pipeline.rendition import RenditionPlan, plan_rendition
+from pipeline.validate import validate
+
+# Bump a stage's version when its output for the same input file would change:
+# "validate" for a new or changed check, limit semantics or MediaInfo field;
+# "rendition" for different encoder settings, remux rules, poster choice or frame sampling.
+# validate 2: ``media.warnings`` (concealed glitches are tolerated and reported, not rejected).
+# rendition 2: frames carry their presentation time and are sent once (late-starting video), samples
+# are the picture on screen at that time, a remux with non-monotonic timestamps becomes a transcode.
+# validate 3: MP4/MOV and Matroska durations of files whose timestamps start late (time of day);
+# bytes appended after the last MP4 box are trailing data, not truncation.
+# (validate 3 also: a video codec with no decoder here, e.g. AVS2, is unsupported_codec, not corrupt.)
+# rendition 3: audio beyond 8 channels in no standard layout is mixed from its first two channels.
+STAGE_VERSIONS = {"validate": "3", "rendition": "3"}
+
+
+@dataclass
+class MediaOutcome:
+    media: dict[str, Any]  # the report's ``media`` object minus sha256
+    info: MediaInfo
+    plan: RenditionPlan
+    rendition: RenditionOutput
+    poster_path: Path | None
+    audio_path: Path | None
+    frames_seen: int
+    outputs: dict[str, StageOutput] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
+
+
+def media_report(info: MediaInfo) -> dict[str, Any]:
+    """The report's ``media`` fields known from validation."""
+    return {
+        "container": info.container,
+        "duration_s": round(info.duration_s, 3),
+        "width": info.width,
+        "height": info.height,
+        "fps": info.fps,
+        "video_codec": info.video_codec,
+        "audio_codec": info.audio_codec,
+    }
+
+
+def process_media(
+    src: Path,
+    workdir: Path,
+    limits: MediaLimits,
+    consumers: Sequence[FrameConsumer] = (),
+    progress: Callable[[float], None] | None = None,
+) -> MediaOutcome:
+    """Validate ``src`` then run the one decode in ``workdir`` (an empty per-job directory).
+    Raises ``MediaError`` for a rejected file; partial outputs are removed."""
+    t0 = time.perf_counter()
+    info = validate(src, workdir, limits)
+    validate_s = time.perf_counter() - t0
+    plan = plan_rendition(info)
+    result: DecodeResult = decode_once(src, info, plan, workdir, limits, consumers, progress)
+    return MediaOutcome(
+        media={**media_report(info), "warnings": result.warnings},
+        info=info,
+        plan=result.plan,
+        rendition=result.rendition,
+        poster_path=result.poster_path,
+        audio_path=result.audio_path,
+        frames_seen=result.frames_seen,
+        outputs=result.outputs,
+        timings={"validate": validate_s, **result.timings},
+    )
+
+
+def iter_frames(src: Path, workdir: Path, limits: MediaLimits) -> Iterator[Frame]:
+    """Validate ``src`` and yield its sampled, downscaled BGR frames (no rendition, no audio)."""
+    info = validate(src, workdir, limits)
+    yield from stream_frames(src, info, workdir, limits)

@@ -1,0 +1,39 @@
+"""Validation before anything decodes: size, container, streams, dimensions, duration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.boxes import structurally_truncated
+from pipeline.errors import MediaError
+from pipeline.limits import MediaLimits
+from pipeline.probe import MediaInfo, probe
+
+
+def validate(src: Path, workdir: Path, limits: MediaLimits) -> MediaInfo:
+    """Check ``src`` against ``limits`` without decoding it; returns its ``MediaInfo`` or raises
+    ``MediaError``. Truncation and corruption inside the stream are caught later by the one decode."""
+    size = Path(src).stat().st_size
+    if size == 0:
+        raise MediaError("empty_file")
+    if size > limits.max_upload_bytes:
+        raise MediaError("file_too_large", f"{size} bytes > {limits.max_upload_bytes}")
+    info = probe(src, workdir, limits)
+    if structurally_truncated(src, info.demuxer):
+        raise MediaError("truncated", "the container says bytes are missing at the end of the file")
+    check_dimensions(info.coded_width, info.coded_height, limits)
+    if info.duration_s > limits.max_duration_s:
+        raise MediaError("too_long", f"{info.duration_s:.1f} s > {limits.max_duration_s:.0f} s")
+    if info.duration_s < limits.min_duration_s:
+        raise MediaError("too_short", f"{info.duration_s:.2f} s < {limits.min_duration_s:.1f} s")
+    return info
+
+
+def check_dimensions(width: int, height: int, limits: MediaLimits) -> None:
+    """Long side and short side limits, whatever the orientation."""
+    long_side, short_side = max(width, height), min(width, height)
+    if long_side > limits.max_long_side or short_side > limits.max_short_side:
+        raise MediaError(
+            "dimensions_too_large",
+            f"{width}x{height} > {limits.max_long_side}x{limits.max_short_side}",
+        )

@@ -1,0 +1,369 @@
+"""Duplicate detection, end to end through the real decode: generated lessons with distinct speech and
+their copies (tests/synth_dedup.py), hard negatives filmed in the same classroom with the same slide
+template, an allowlisted courseware intro, and the public ThreatExchange anchor set."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from pipeline.dedup import (
+    AudioFingerprint,
+    AudioFingerprinter,
+    DedupIndex,
+    Fingerprint,
+    VisualFingerprint,
+    VisualFingerprinter,
+    find_duplicates,
+    verify,
+)
+from pipeline.dedup.audio import RATE, fingerprint_samples
+from pipeline.dedup.pdq import content_box, hamming, pdq
+from pipeline.frames import FinishContext, Frame
+from pipeline.limits import MediaLimits
+from pipeline.process import process_media
+from tests.synth_dedup import LessonSpec, concat, make_lesson, make_logo, make_still_lesson, transform
+
+THREATEXCHANGE = Path(__file__).resolve().parents[2] / "shared/data/dedup/threatexchange"
+VPDQ_FOUND = 22  # of 62 in-family ordered pairs, Meta's vPDQ defaults (data README)
+
+LESSONS = {
+    "A": LessonSpec(seed=1, room=1, template=1),
+    "B": LessonSpec(seed=2, room=2, template=2, screencast=True, voice="en-us"),
+    "C": LessonSpec(seed=3, room=1, template=1),  # A's classroom and slide template
+    "E": LessonSpec(seed=5, room=1, template=1),  # ... again
+    "G": LessonSpec(seed=7, room=2, template=2, screencast=True),  # B's slide template
+    "D": LessonSpec(seed=4, room=4, template=4, duration=20),  # unrelated
+    "X": LessonSpec(seed=9, room=3, template=3, screencast=True, duration=10),  # shared courseware
+}
+# copy of A -> (expected kinds, speed)
+COPIES = {
+    "reencode": ({"near"}, 1.0),
+    "trim": ({"partial"}, 1.0),
+    "crop": ({"near"}, 1.0),
+    "watermark": ({"near"}, 1.0),
+    "hflip": ({"near"}, 1.0),
+    "faster": ({"near"}, 1.1),
+    "slower": ({"near"}, 0.9),
+    "gray": ({"near"}, 1.0),
+    "sepia": ({"near"}, 1.0),
+    "letterbox": ({"near"}, 1.0),
+    "pillarbox": ({"near"}, 1.0),
+    "portrait": ({"near"}, 1.0),
+    "pip": ({"near"}, 1.0),
+    "screen": ({"near"}, 1.0),
+    "mute": ({"near"}, 1.0),
+}
+SAME_SETTING = [("A", "C"), ("A", "E"), ("C", "E"), ("B", "G")]
+UNRELATED = [("A", "D"), ("B", "D"), ("A", "B"), ("C", "G")]
+
+
+def fingerprint_file(path: Path, workdir: Path, fps: float = 1.0) -> Fingerprint:
+    """Fingerprints from the one decode (process_media) with both dedup consumers."""
+    visual, audio = VisualFingerprinter(), AudioFingerprinter()
+    out = process_media(path, workdir, MediaLimits(analysis_fps=fps), consumers=[visual, audio])
+    vdata = out.outputs[visual.stage].data
+    keyframes = vdata["keyframes"].read_bytes() if "keyframes" in vdata else None
+    return Fingerprint.from_stage_data(vdata, out.outputs[audio.stage].data, keyframes)
+
+
+@pytest.fixture(scope="session")
+def dedup_media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("dedup_media")
+    media = {name: make_lesson(spec, root / f"{name}.mp4") for name, spec in LESSONS.items()}
+    logo = make_logo(root / "logo.png")
+    for name in COPIES:
+        media[f"A_{name}"] = transform(media["A"], root / f"A_{name}.mp4", name, logo=logo)
+    media["A_splice"] = transform(media["A"], root / "A_splice.mp4", "splice", other=media["B"])
+    media["A_redub"] = transform(media["A"], root / "A_redub.mp4", "redub", other=media["B"])
+    # two lessons opening with the same courseware clip, then their own teaching
+    media["P"] = concat([(media["X"], 0, 10), (media["D"], 0, 14)], root / "P.mp4")
+    media["Q"] = concat([(media["X"], 0, 10), (media["E"], 0, 14)], root / "Q.mp4")
+    # a lesson that never changes, its re-encoded copy, and another talk over the same still picture
+    still = LessonSpec(seed=20, room=5, template=5, duration=20)
+    media["S"] = make_still_lesson(still, 21, root / "S.mp4")
+    media["S2"] = make_still_lesson(still, 22, root / "S2.mp4")
+    media["S_copy"] = transform(media["S"], root / "S_copy.mp4", "reencode")
+    return media
+
+
+@pytest.fixture(scope="session")
+def dedup_fps(
+    dedup_media: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Fingerprint]:
+    return {
+        name: fingerprint_file(p, tmp_path_factory.mktemp(f"job_{name}")) for name, p in dedup_media.items()
+    }
+
+
+# -- visual fingerprint -------------------------------------------------------------------------------
+
+
+def _picture(w: int = 320, h: int = 180, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = cv2.GaussianBlur(rng.integers(0, 255, (h, w, 3), dtype=np.uint8), (0, 0), 1)
+    cv2.rectangle(img, (w // 5, h // 4), (w // 2, h * 3 // 4), (20, 200, 40), -1)
+    return img
+
+
+def test_content_box_strips_bars_of_any_colour_and_keeps_content() -> None:
+    pic = _picture()
+    boxed = cv2.copyMakeBorder(pic, 30, 30, 0, 0, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    boxed = cv2.copyMakeBorder(boxed, 0, 0, 40, 40, cv2.BORDER_CONSTANT, value=(255, 255, 255))
+    cv2.putText(boxed, "caption", (150, 22), cv2.FONT_HERSHEY_PLAIN, 1, (255, 255, 255), 1)  # text in a bar
+    gray = cv2.cvtColor(boxed, cv2.COLOR_BGR2GRAY)
+    assert content_box(gray) == (40, 30, 360, 210)
+    assert content_box(cv2.cvtColor(pic, cv2.COLOR_BGR2GRAY)) == (0, 0, 320, 180)
+    h_plain, _, _ = pdq(pic)
+    h_boxed, _, _ = pdq(boxed[30:210, 40:360])
+    assert hamming(h_plain[None], h_boxed[None])[0, 0] == 0
+
+
+def _feed(frames: list[np.ndarray], step: float = 1.0) -> VisualFingerprint:
+    fingerprinter = VisualFingerprinter()
+    for i, img in enumerate(frames):
+        fingerprinter.process(Frame(index=i, t=i * step, image=img))
+    return fingerprinter.fingerprint()
+
+
+def test_visual_runs_mirror_quality_and_dynamic_hash() -> None:
+    pic, other = _picture(seed=1), _picture(seed=2)
+    black = np.zeros_like(pic)
+    fp = _feed([pic] * 5 + [black] * 3 + [other] * 4 + [cv2.flip(pic, 1)] * 2, step=0.5)
+    assert fp.step == 0.5  # inferred from the frame times
+    assert fp.samples == 14 and fp.hashed == 11  # black frames dropped
+    assert len(fp) == 3  # runs: pic, other, mirrored pic
+    assert list(fp.starts) == [0.0, 4.0, 6.0] and list(fp.ends) == [2.0, 5.5, 6.5]
+    assert hamming(fp.mirrors[:1], fp.hashes[2:3])[0, 0] <= 4  # mirror hash = hash of the flipped frame
+    assert fp.dynamic is not None and fp.dynamic.shape == fp.hashes.shape
+    assert len(fp.thumbs) == len(fp.thumb_times) >= 2
+    blank = _feed([black] * 4)
+    assert len(blank) == 0 and blank.hashed == 0
+
+
+def test_fingerprints_round_trip_through_stage_data(dedup_fps: dict[str, Fingerprint]) -> None:
+    fp = dedup_fps["A"]
+    vdata, adata = fp.visual.to_data(), fp.audio.to_data()
+    json.dumps(vdata), json.dumps(adata)  # stored as JSON by the worker
+    back = Fingerprint.from_stage_data(vdata, adata, fp.visual.thumbs_to_bytes())
+    assert np.array_equal(back.visual.hashes, fp.visual.hashes)
+    assert np.array_equal(back.visual.dynamic, fp.visual.dynamic)
+    assert np.allclose(back.visual.starts, fp.visual.starts) and back.visual.step == fp.visual.step
+    assert np.array_equal(back.audio.hashes, fp.audio.hashes) and np.allclose(
+        back.audio.times, fp.audio.times
+    )
+    assert (
+        len(back.visual.thumbs) == len(fp.visual.thumbs)
+        and back.visual.thumbs[0].shape == fp.visual.thumbs[0].shape
+    )
+    assert verify(back, fp) is not None
+
+
+def test_generated_lesson_rates(dedup_fps: dict[str, Fingerprint]) -> None:
+    fp = dedup_fps["A"]
+    assert 0.1 <= len(fp.visual) / fp.duration_s <= 1.0  # runs per second (moving teacher, slides)
+    assert 3 <= len(fp.audio.hashes) / fp.duration_s <= 20  # landmarks per second of speech
+
+
+# -- audio fingerprint --------------------------------------------------------------------------------
+
+
+def test_silent_and_missing_audio_are_flagged(tmp_path: Path) -> None:
+    quiet = (np.random.default_rng(0).normal(0, 3, RATE * 10)).astype(np.int16)  # ~ -80 dBFS hiss
+    assert fingerprint_samples(quiet).silent
+    pcm = tmp_path / "audio.s16"
+    quiet.tofile(pcm)
+    ctx = FinishContext(workdir=tmp_path, duration_s=10.0, audio_path=pcm)
+    data = AudioFingerprinter().finish(ctx).data
+    assert data["silent"] and data["has_audio"] and data["landmarks_count"] == 0
+    none = AudioFingerprinter().finish(FinishContext(workdir=tmp_path, duration_s=10.0, audio_path=None)).data
+    assert none["silent"] and not none["has_audio"]
+    assert AudioFingerprint.from_data(none).silent
+
+
+def test_audio_survives_rerecording_and_tempo(dedup_fps: dict[str, Fingerprint]) -> None:
+    a = dedup_fps["A"].audio
+    assert not a.silent and a.voiced_s > 15
+    for name, speed in (
+        ("A_screen", 1.0),
+        ("A_faster", 1.1),
+        ("A_slower", 0.9),
+    ):  # A time = speed x copy time
+        m = verify(dedup_fps[name], dedup_fps["A"])
+        assert m is not None and m.evidence["audio"] is not None, name
+        assert m.evidence["audio"]["matched"] >= 10, name
+        assert abs(m.evidence["audio"]["speed"] - speed) < 0.03, name
+
+
+# -- verification: must catch -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(COPIES))
+def test_catches_copy_both_ways(dedup_fps: dict[str, Fingerprint], name: str) -> None:
+    kinds, speed = COPIES[name]
+    copy, original = dedup_fps[f"A_{name}"], dedup_fps["A"]
+    m = verify(copy, original, "A")
+    assert m is not None, name
+    assert m.verdict == "duplicate" and m.kind in kinds, (m.kind, m.reasons)
+    assert abs(m.evidence["speed"] - speed) < 0.03
+    assert json.loads(json.dumps(m.to_dict()))["segments"]  # the report stores it as JSON
+    back = verify(original, copy, name)
+    assert back is not None and back.verdict == "duplicate"
+    if name == "hflip":
+        assert m.evidence["mirrored"]
+    if name == "trim":  # the copy starts 5 s into the original and lasts 15 s
+        seg = max(m.segments, key=lambda s: s.length)
+        assert abs(seg.match_start - seg.query_start - 5.0) <= 1.0 and m.query_coverage > 0.8
+        assert 0.5 < m.match_coverage < 0.8
+    if name == "mute":
+        assert any("visuals alone" in r for r in m.reasons)
+
+
+def test_splice_is_flagged_against_both_sources(dedup_fps: dict[str, Fingerprint]) -> None:
+    splice = dedup_fps["A_splice"]  # 0-12 s of A, then 10-22 s of B
+    for source, q_range, m_start in (("A", (0, 12), 0), ("B", (12, 24), 10)):
+        m = verify(splice, dedup_fps[source], source)
+        assert m is not None and m.verdict == "duplicate" and m.kind == "partial", source
+        seg = max(m.segments, key=lambda s: s.length)
+        assert abs(seg.query_start - q_range[0]) <= 2 and abs(seg.query_end - q_range[1]) <= 2, seg
+        assert abs(seg.match_start - m_start) <= 2, seg
+        assert 0.3 < m.query_coverage < 0.7
+
+
+def test_redubbed_copy_is_a_duplicate_and_reused_audio_needs_review(
+    dedup_fps: dict[str, Fingerprint],
+) -> None:
+    redub = dedup_fps["A_redub"]  # A's pictures, B's speech
+    m = verify(redub, dedup_fps["A"])
+    assert m is not None and m.verdict == "duplicate" and m.kind == "near"
+    assert any("re-dubbed" in r for r in m.reasons)
+    m = verify(redub, dedup_fps["B"])
+    assert m is not None and m.kind == "audio_only" and m.verdict == "needs_review"
+
+
+def test_static_lesson_copy_needs_its_audio(dedup_fps: dict[str, Fingerprint]) -> None:
+    m = verify(dedup_fps["S_copy"], dedup_fps["S"])  # nothing changes on screen; the speech aligns
+    assert m is not None and m.verdict == "duplicate" and m.evidence["method"] == "audio"
+    assert verify(dedup_fps["S2"], dedup_fps["S"]) is None  # same still picture, another talk
+
+
+# -- verification: must not flag ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("a", "b"), SAME_SETTING + UNRELATED)
+def test_does_not_flag_other_lessons(dedup_fps: dict[str, Fingerprint], a: str, b: str) -> None:
+    assert verify(dedup_fps[a], dedup_fps[b]) is None
+    assert verify(dedup_fps[b], dedup_fps[a]) is None
+
+
+# -- index and search ---------------------------------------------------------------------------------
+
+
+def test_index_finds_every_copy_and_nothing_else(dedup_fps: dict[str, Fingerprint], tmp_path: Path) -> None:
+    originals = ["A", "B", "C", "D", "E", "G", "S"]
+    index = DedupIndex.build((n, dedup_fps[n], False) for n in originals)
+    load = dedup_fps.get
+    for name in [f"A_{c}" for c in COPIES] + ["A_splice", "A_redub"]:
+        out = find_duplicates(dedup_fps[name], index, load)
+        flagged = {m.video_id: m for m in out.matches}
+        assert "A" in flagged and flagged["A"].verdict == "duplicate", name
+        assert not {"C", "E", "D", "G"} & set(flagged), (name, list(flagged))
+    assert {m.video_id for m in find_duplicates(dedup_fps["A_splice"], index, load).matches} >= {"A", "B"}
+    for name in ["C", "E", "G"]:  # same classroom / template as an indexed lesson
+        assert find_duplicates(dedup_fps[name], index, load, query_id=name).matches == [], name
+
+    # the query's own entry is skipped; removal, incremental add and a save/load round trip
+    assert find_duplicates(dedup_fps["A"], index, load, query_id="A").matches == []
+    assert index.remove("A") and "A" not in index and not index.remove("A")
+    assert find_duplicates(dedup_fps["A_gray"], index, load).matches == []
+    index.add("A", dedup_fps["A"])  # lands in the delta, searched before any compaction
+    assert [m.video_id for m in find_duplicates(dedup_fps["A_gray"], index, load).matches] == ["A"]
+    index.save(tmp_path / "index.npz")
+    loaded = DedupIndex.load(tmp_path / "index.npz")
+    assert len(loaded) == len(index) == len(originals)
+    assert [c.video_id for c in loaded.search(dedup_fps["A_sepia"]).candidates][:1] == ["A"]
+    sizes = loaded.nbytes()
+    assert sizes["visual"] > 0 and sizes["audio"] > 0
+
+
+def _fake(hashes: np.ndarray, times: np.ndarray) -> Fingerprint:
+    n = len(hashes)
+    v = VisualFingerprint(times, times.copy(), hashes, hashes, np.full(n, 100, np.uint8), 1.0, n, n)
+    return Fingerprint(v, AudioFingerprint.empty(float(n)))
+
+
+def test_hashes_common_to_many_videos_are_down_weighted() -> None:
+    rng = np.random.default_rng(0)
+    shared = rng.integers(0, 256, (1, 32), dtype=np.uint8)  # e.g. the empty classroom, a black frame
+    index = DedupIndex()
+    for k in range(8):
+        own = rng.integers(0, 256, (5, 32), dtype=np.uint8)
+        index.add(f"v{k}", _fake(np.concatenate([shared, own]), np.arange(0, 18, 3, dtype=np.float32)))
+    query = _fake(
+        np.concatenate([shared, rng.integers(0, 256, (3, 32), dtype=np.uint8)]),
+        np.arange(0, 12, 3, dtype=np.float32),
+    )
+    found = index.search(query)
+    assert found.common[0] < 0.5 and np.all(found.common[1:] == 1.0)
+    assert all(c.visual_hits < 2 for c in found.candidates)  # one common frame makes no candidate
+
+
+def test_allowlisted_courseware_is_never_a_flag(dedup_fps: dict[str, Fingerprint]) -> None:
+    load = dedup_fps.get
+    plain = DedupIndex.build([("P", dedup_fps["P"], False)])
+    flagged = find_duplicates(dedup_fps["Q"], plain, load).matches
+    assert [m.video_id for m in flagged] == ["P"] and flagged[0].kind == "partial"  # they share X
+    index = DedupIndex.build([("P", dedup_fps["P"], False), ("X", dedup_fps["X"], True)])
+    out = find_duplicates(dedup_fps["Q"], index, load)
+    assert out.matches == []
+    assert [m.video_id for m in out.allowlisted] == ["X"] and out.allowlisted[0].allowlisted
+    assert index.is_allowlisted("X") and not index.is_allowlisted("P")
+
+
+# -- public anchor set --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("fps", "at_least"), [(1.0, 40), (2.0, 54)])
+def test_threatexchange_anchor_set(
+    tmp_path_factory: pytest.TempPathFactory, fps: float, at_least: int
+) -> None:
+    labels = json.loads((THREATEXCHANGE / "labels.json").read_text())
+    family = {f: name for name, files in labels["families"].items() for f in files}
+    files = sorted(family) + labels["singletons"]
+    prints = {f: fingerprint_file(THREATEXCHANGE / f, tmp_path_factory.mktemp("te"), fps) for f in files}
+    found = total = false = 0
+    for a, b in itertools.permutations(files, 2):
+        m = verify(prints[a], prints[b])
+        same = a in family and b in family and family[a] == family[b]
+        total += same
+        found += same and m is not None and m.verdict == "duplicate"
+        false += not same and m is not None
+    print(
+        f"\nThreatExchange at {fps:g} fps: {found}/{total} in-family ordered pairs (vPDQ {VPDQ_FOUND}/62), "
+        f"{false} cross-family"
+    )
+    assert total == 62 and false == 0
+    assert found >= at_least > VPDQ_FOUND
+
+
+def test_blank_video_and_broken_audio_match_nothing(
+    tmp_path: Path, dedup_fps: dict[str, Fingerprint]
+) -> None:
+    fingerprinter = VisualFingerprinter()
+    for i in range(5):
+        fingerprinter.process(Frame(index=i, t=float(i), image=np.zeros((36, 64, 3), np.uint8)))
+    pcm = tmp_path / "odd.s16"
+    pcm.write_bytes(b"\x01\x02\x03")  # a truncated sample
+    ctx = FinishContext(workdir=tmp_path, duration_s=5.0, audio_path=pcm)
+    vdata, adata = fingerprinter.finish(ctx).data, AudioFingerprinter().finish(ctx).data
+    assert vdata["blank"] and "keyframes" not in vdata and adata["silent"]
+    blank = Fingerprint.from_stage_data(vdata, adata)
+    assert verify(blank, dedup_fps["A"]) is None and verify(dedup_fps["A"], blank) is None
+    index = DedupIndex.build([("blank", blank, False), ("A", dedup_fps["A"], False)])
+    out = find_duplicates(blank, index, {"blank": blank, "A": dedup_fps["A"]}.get, query_id="blank")
+    assert out.matches == [] and out.notes == ["no hashable frames and no usable audio: nothing to match on"]

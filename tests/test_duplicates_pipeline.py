@@ -1,0 +1,207 @@
+"""Duplicate detection through the job runner: exact and near copies found, both reports updated,
+the change announced, shared material on the allowlist never flagged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, select
+
+from core.db import init_db, make_engine
+from core.submissions import submit_file
+from models.dedup import DuplicateMatch
+from models.outbox import Event
+from models.tables import Submission, SubmissionStatus
+from pipeline.dedup import AudioFingerprinter, VisualFingerprinter
+from pipeline.limits import MediaLimits
+from pipeline.process import process_media
+from tests.fixtures.media import ffmpeg
+from workers import dedup, queue
+from workers.runner import JobRunner
+
+CLIPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "clips"
+
+
+def _screen(stack, path: Path, teacher: str | None) -> str:
+    with Session(stack.engine) as session:
+        sub_id = submit_file(session, stack.store, path, teacher_id=teacher).id
+    JobRunner(stack.settings, stack.engine).run_once()
+    return sub_id
+
+
+def _report(stack, sub_id: str) -> dict:
+    with Session(stack.engine) as session:
+        return session.get(Submission, sub_id).report
+
+
+def _reencoded_copy(out: Path, start: int, seconds: int, scale: str, crf: int) -> Path:
+    """A trimmed, resized and re-encoded copy of the shared test clip."""
+    ffmpeg("-ss", str(start), "-t", str(seconds), "-i", str(CLIPS / "testvideo.mp4"), "-vf", f"scale={scale}",
+           "-c:v", "libx264", "-crf", str(crf), "-preset", "veryfast", "-c:a", "aac", str(out))  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="module")
+def reencoded_trim(tmp_path_factory) -> Path:
+    return _reencoded_copy(tmp_path_factory.mktemp("copies") / "copy.mp4", 2, 18, "640:360", 30)
+
+
+def test_copies_are_flagged_both_ways(stack, ray_local, reencoded_trim):
+    original = _screen(stack, CLIPS / "testvideo.mp4", "t-1")
+    assert _report(stack, original)["duplicates"] == []
+    same_bytes = _screen(stack, CLIPS / "testvideo.mp4", "t-2")
+    copy = _screen(stack, reencoded_trim, "t-1")
+    unrelated = _screen(stack, CLIPS / "short_hamilton_clip.mp4", "t-3")
+
+    exact = [d for d in _report(stack, same_bytes)["duplicates"] if d["kind"] == "exact"]
+    assert [(d["submission_id"], d["verdict"]) for d in exact] == [(original, "duplicate")]
+    assert exact[0]["earlier"] == original and exact[0]["same_teacher"] is False  # possible plagiarism
+
+    near = {d["submission_id"]: d for d in _report(stack, copy)["duplicates"]}
+    assert original in near and near[original]["verdict"] == "duplicate"
+    assert near[original]["kind"] in {"near", "partial"} and near[original]["same_teacher"] is True
+    assert near[original]["segments"] and near[original]["query_coverage"] > 0.5
+
+    # The earlier submission's stored report now lists the later copies, and that change is an event.
+    later = {d["submission_id"] for d in _report(stack, original)["duplicates"]}
+    assert {same_bytes, copy} <= later
+    assert _report(stack, unrelated)["duplicates"] == []
+    with Session(stack.engine) as session:
+        types = session.exec(select(Event.type).where(Event.submission_id == original)).all()
+    assert "submission.screened" in types and "submission.duplicate_found" in types
+
+
+def test_allowlisted_material_is_never_flagged(embedded_stack, ray_local):
+    stack = embedded_stack
+    with Session(stack.engine) as session:
+        material = submit_file(session, stack.store, CLIPS / "testvideo.mp4")
+        dedup.allowlist(session, material.id, title="national courseware clip", added_by="admin")
+        session.commit()
+    JobRunner(stack.settings, stack.engine).run_once()
+    lesson = _screen(stack, CLIPS / "testvideo.mp4", "t-1")  # a lesson that is only the shared clip
+    assert _report(stack, lesson)["duplicates"] == []  # not even as an exact copy
+
+
+@pytest.fixture(scope="module")
+def second_copy(tmp_path_factory) -> Path:
+    return _reencoded_copy(tmp_path_factory.mktemp("copies") / "copy2.mp4", 4, 16, "480:270", 28)
+
+
+def _others(stack, sub_id: str) -> set[str]:
+    return {d["submission_id"] for d in _report(stack, sub_id)["duplicates"]}
+
+
+def test_allowlisting_screened_material_withdraws_its_flags(
+    embedded_stack, ray_local, reencoded_trim, second_copy
+):
+    stack = embedded_stack
+    material = _screen(stack, CLIPS / "testvideo.mp4", "t-1")
+    first = _screen(stack, reencoded_trim, "t-2")
+    second = _screen(stack, second_copy, "t-3")
+    assert _others(stack, second) == {material, first}
+    assert _others(stack, material) == {first, second}
+
+    # Re-running a submission finds the same matches again: nothing is dropped by a plain re-check.
+    with Session(stack.engine) as session:
+        job_id = queue.enqueue(session, first).id
+        session.commit()
+    JobRunner(stack.settings, stack.engine).run_once(job_id=job_id)
+    assert _others(stack, first) == {material, second} and _others(stack, second) == {material, first}
+
+    with Session(stack.engine) as session:
+        rechecked = dedup.allowlist(
+            session, material, title="the county's demonstration lesson", added_by="a"
+        )
+        session.commit()
+    assert sorted(rechecked) == sorted([first, second])
+    assert _others(stack, material) == set()
+    assert material not in _others(stack, first) | _others(stack, second)
+    runner = JobRunner(stack.settings, stack.engine)
+    while runner.run_once():
+        pass
+    # The two copies shared nothing but the allowlisted material: no longer copies of each other.
+    for sub_id in (first, second):
+        report = _report(stack, sub_id)
+        assert report["status"] == "screened" and report["duplicates"] == [], report["duplicates"]
+    with Session(stack.engine) as session:
+        assert session.get(Submission, first).status.value == "screened"
+        types = session.exec(select(Event.type).where(Event.submission_id == material)).all()
+    assert types.count("submission.updated") >= 1
+
+
+def _fingerprinted(stack, path: Path, teacher: str, workdir: Path) -> tuple[str, str, dict]:
+    """A submission with its fingerprint stages stored, as a runner leaves them before matching."""
+    visual, audio = VisualFingerprinter(), AudioFingerprinter()
+    workdir.mkdir(parents=True)
+    out = process_media(path, workdir, MediaLimits(analysis_fps=2.0), consumers=[visual, audio])
+    stages = {
+        visual.stage: {k: v for k, v in out.outputs[visual.stage].data.items() if k != "keyframes"},
+        audio.stage: out.outputs[audio.stage].data,
+    }
+    with Session(stack.engine) as session:
+        sub = submit_file(session, stack.store, path, teacher_id=teacher)
+        for stage, data in stages.items():
+            queue.put_stage_result(session, sub.id, stage, "v", data, 0.0)
+        session.commit()
+        return sub.id, sub.sha256, stages
+
+
+def _finish(stack, service: dedup.DedupService, sub_id: str, found: dedup.Found) -> None:
+    with Session(stack.engine) as session:
+        service.write(session, sub_id, found)
+        sub = session.get(Submission, sub_id)
+        sub.status = SubmissionStatus.screened
+        sub.report = {"status": "screened", "duplicates": dedup.report_entries(session, sub_id)}
+        session.commit()
+    service.after_commit(sub_id, found)
+
+
+def test_copies_finishing_together_on_two_runners_still_find_each_other(
+    embedded_stack, reencoded_trim, tmp_path
+):
+    stack = embedded_stack
+    x, x_sha, x_stages = _fingerprinted(stack, CLIPS / "testvideo.mp4", "t-1", tmp_path / "x")
+    y, y_sha, y_stages = _fingerprinted(stack, reencoded_trim, "t-2", tmp_path / "y")
+    versions = {dedup.VISUAL: "v", dedup.AUDIO: "v"}
+    first, second = (
+        dedup.DedupService(stack.engine, stack.store),
+        dedup.DedupService(stack.engine, stack.store),
+    )
+    # Both search before either commits: neither search can see the other lesson.
+    found_x = first.find(x, x_sha, x_stages, versions)
+    found_y = second.find(y, y_sha, y_stages, versions)
+    assert found_x.matches == [] and found_y.matches == []
+    _finish(stack, first, x, found_x)
+    _finish(stack, second, y, found_y)
+    with Session(stack.engine) as session:
+        assert session.exec(select(DuplicateMatch)).all() == []
+
+    assert first.catch_up(x, found_x) == [y]
+    assert second.catch_up(y, found_y) == [x]  # the same pair again: upserted, not doubled
+    with Session(stack.engine) as session:
+        pairs = {(m.submission_id, m.other_id) for m in session.exec(select(DuplicateMatch))}
+        types = session.exec(select(Event.type).where(Event.submission_id == x)).all()
+    assert pairs == {(x, y), (y, x)}
+    assert [d["submission_id"] for d in _report(stack, x)["duplicates"]] == [y]
+    assert [d["submission_id"] for d in _report(stack, y)["duplicates"]] == [x]
+    assert "submission.duplicate_found" in types
+    assert first.catch_up(x, first.find(x, x_sha, x_stages, versions)) == []  # nothing concurrent now
+
+
+def test_index_snapshot_is_restored_and_refused_for_another_database(embedded_stack, ray_local, tmp_path):
+    stack = embedded_stack
+    original = _screen(stack, CLIPS / "testvideo.mp4", "t-1")
+    service = dedup.DedupService(stack.engine, stack.store, tmp_path / "snap")
+    service.sync()
+    assert original in service.index
+    service.save()
+
+    restored = dedup.DedupService(stack.engine, stack.store, tmp_path / "snap")
+    assert original in restored.index and len(restored.index) == len(service.index)
+
+    other_db = tmp_path / "other.db"
+    engine = make_engine(f"sqlite:///{other_db}")
+    init_db(engine)
+    stranger = dedup.DedupService(engine, stack.store, tmp_path / "snap")
+    assert original not in stranger.index  # another database: its own (empty) index, not the snapshot

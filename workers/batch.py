@@ -1,0 +1,169 @@
+"""Batch runs over archives: ingest many files, re-queue stale submissions, drain the queue."""
+
+from __future__ import annotations
+
+import csv
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from core.db import session_scope
+from core.settings import Settings
+from core.storage import BlobStore
+from core.submissions import submit_file
+from models.tables import Submission, SubmissionStatus
+from workers import queue
+from workers.analysers import plan_for
+from workers.runner import JobRunner
+
+VIDEO_SUFFIXES = frozenset(
+    ".mp4 .m4v .mov .qt .3gp .3g2 .mkv .webm .avi .flv .f4v .ts .mts .m2ts .mpg .mpeg .wmv .asf".split()
+)
+TERMINAL = (SubmissionStatus.screened, SubmissionStatus.rejected, SubmissionStatus.failed)
+
+
+def find_videos(roots: Iterable[Path], *, any_extension: bool = False) -> list[Path]:
+    """Files under ``roots`` (files or folders), sorted; by video extension unless ``any_extension``
+    (validation rejects non-videos with a clear code either way)."""
+    found: set[Path] = set()
+    for root in roots:
+        candidates = [root] if root.is_file() else (p for p in root.rglob("*") if p.is_file())
+        for path in candidates:
+            if path.name.startswith("."):
+                continue
+            if any_extension or path.suffix.lower() in VIDEO_SUFFIXES:
+                found.add(path.resolve())
+    return sorted(found)
+
+
+def read_teacher_manifest(path: Path) -> dict[Path, str]:
+    """A CSV with columns ``file,teacher_id`` (file paths relative to the CSV's folder or absolute)."""
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        rows = csv.DictReader(fh)
+        if not rows.fieldnames or not {"file", "teacher_id"} <= set(rows.fieldnames):
+            raise ValueError(f"{path}: expected the columns file,teacher_id")
+        return {(path.parent / row["file"]).resolve(): row["teacher_id"].strip() for row in rows}
+
+
+def ingest(
+    engine: Engine,
+    store: BlobStore,
+    files: Iterable[Path],
+    teacher_for: Callable[[Path], str | None],
+    on_each: Callable[[Path], None] = lambda _: None,
+) -> list[str]:
+    """Store and queue each file as a new submission; returns the submission ids in order."""
+    ids = []
+    for path in files:
+        with Session(engine) as session:
+            ids.append(submit_file(session, store, path, teacher_id=teacher_for(path)).id)
+        on_each(path)
+    return ids
+
+
+def stale_submissions(
+    engine: Engine, settings: Settings, *, include_failed: bool = True, page: int = 500
+) -> Iterator[str]:
+    """Finished submissions whose stored results are not at the current stage versions (a new model,
+    a changed setting, a new enrolment), plus failed ones when ``include_failed``. Reads the archive
+    ``page`` submissions at a time (by id), so memory stays flat however large it is."""
+    after = ""
+    while True:
+        stale: list[str] = []
+        with Session(engine) as session:
+            subs = session.exec(
+                select(Submission)
+                .where(col(Submission.status).in_(TERMINAL), col(Submission.id) > after)
+                .order_by(col(Submission.id))
+                .limit(page)
+            ).all()
+            current_for: dict[str | None, dict[str, str]] = {}  # a teacher's versions, once per page
+            for sub in subs:
+                if sub.status == SubmissionStatus.failed:
+                    if include_failed:
+                        stale.append(sub.id)
+                    continue
+                if sub.teacher_id not in current_for:
+                    current_for[sub.teacher_id] = plan_for(session, sub, settings).all_versions()
+                current = current_for[sub.teacher_id]
+                if sub.status == SubmissionStatus.rejected:
+                    current = {"validate": current["validate"]}
+                stored = (sub.report or {}).get("versions", {})
+                if any(stored.get(stage) != version for stage, version in current.items()):
+                    stale.append(sub.id)
+        yield from stale
+        if len(subs) < page:
+            return
+        after = subs[-1].id
+
+
+def requeue(engine: Engine, submission_ids: Iterable[str]) -> int:
+    """Queue the submissions again (idempotent: an active job is reused)."""
+    count = 0
+    with session_scope(engine) as session:
+        for submission_id in submission_ids:
+            sub = session.get(Submission, submission_id)
+            if sub is None:
+                raise KeyError(submission_id)
+            sub.status = SubmissionStatus.queued
+            session.add(sub)
+            queue.enqueue(session, submission_id)
+            count += 1
+    return count
+
+
+def drain(
+    settings: Settings,
+    engine: Engine,
+    watch: list[str],
+    on_progress: Callable[[int], None] = lambda _: None,
+    poll_s: float = 0.5,
+) -> Counter:
+    """Process the queue until nothing is left, reporting how many of ``watch`` have finished."""
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            JobRunner(settings, engine).run_forever(stop, exit_when_idle=True)
+        except BaseException as exc:  # surfaced in the caller's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=work, name="batch-runner", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(poll_s)
+            on_progress(sum(outcomes(engine, watch).values()))
+    finally:
+        stop.set()
+        thread.join()
+    if errors:
+        raise errors[0]
+    return outcomes(engine, watch)
+
+
+def outcomes(engine: Engine, submission_ids: list[str]) -> Counter:
+    """Terminal outcomes of these submissions: ``screened:<presence verdict>``, ``rejected:<code>``,
+    ``failed``."""
+    counts: Counter = Counter()
+    with Session(engine) as session:
+        for chunk in (submission_ids[i : i + 500] for i in range(0, len(submission_ids), 500)):
+            rows = session.exec(
+                select(Submission.status, Submission.error_code, Submission.report).where(
+                    col(Submission.id).in_(chunk), col(Submission.status).in_(TERMINAL)
+                )
+            ).all()
+            for status, code, report in rows:
+                if status == SubmissionStatus.screened:
+                    verdict = ((report or {}).get("presence") or {}).get("verdict", "unknown")
+                    counts[f"screened:{verdict}"] += 1
+                elif status == SubmissionStatus.rejected:
+                    counts[f"rejected:{code}"] += 1
+                else:
+                    counts["failed"] += 1
+    return counts

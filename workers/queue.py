@@ -1,0 +1,212 @@
+"""The leased job queue and idempotent stage results: plain database work, no Ray.
+
+A worker claims a job under a lease, heartbeats to keep it, and may finish it only while it still
+holds the lease. A job whose worker died is claimed again once the lease expires; after
+``max_attempts`` claims it is failed as poison instead. PostgreSQL claims with
+``FOR UPDATE SKIP LOCKED``; SQLite serialises writers with ``BEGIN IMMEDIATE`` (see ``core.db``).
+Lease times come from the database clock on PostgreSQL (workers on many machines) and from this
+machine's UTC clock on SQLite (always one machine).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from api import outbox
+from core.db import session_scope
+from models.tables import Job, JobStatus, StageResult, Submission, SubmissionStatus, utcnow
+
+ACTIVE = (JobStatus.queued, JobStatus.running)
+
+
+def db_now(session: Session) -> datetime:
+    """The lease clock: PostgreSQL's transaction time, or UTC now on SQLite."""
+    if session.get_bind().dialect.name == "postgresql":
+        return session.scalar(sa.select(sa.func.now())).astimezone(UTC)
+    return datetime.now(UTC)
+
+
+def insert_for(session: Session, table: type) -> Any:
+    """An INSERT for ``table`` in the session's dialect (with ``on_conflict_do_…``)."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def enqueue(session: Session, submission_id: str) -> Job:
+    """The submission's active (queued or running) job, created when there is none."""
+    session.flush()  # the submission may be pending in this same session
+    session.execute(
+        insert_for(session, Job)
+        .values(submission_id=submission_id)
+        .on_conflict_do_nothing()  # uq_jobs_active_submission: a concurrent enqueue won
+    )
+    return session.exec(
+        select(Job).where(Job.submission_id == submission_id, col(Job.status).in_(ACTIVE))
+    ).one()
+
+
+def queue_again(session: Session, sub: Submission) -> Job:
+    """Queue a submission's screening again (its active job when it has one); a finished one goes
+    back to ``queued`` and the change is recorded (the outbox keeps its derived columns in step)."""
+    job = enqueue(session, sub.id)
+    if sub.status not in (SubmissionStatus.queued, SubmissionStatus.processing):
+        sub.status = SubmissionStatus.queued
+        sub.updated_at = utcnow()
+        session.add(sub)
+        outbox.submission_changed(session, sub)
+    return job
+
+
+def _candidate(session: Session, now: datetime, job_id: str | None) -> Job | None:
+    """The job to claim next: an expired lease first (longest expired), else the oldest queued."""
+    expired = (Job.status == JobStatus.running, col(Job.lease_expires_at) < now)
+    queued = (Job.status == JobStatus.queued,)
+    for where, order in ((expired, Job.lease_expires_at), (queued, Job.created_at)):
+        stmt = select(Job).where(*where).order_by(order, Job.id).limit(1)
+        if job_id is not None:
+            stmt = stmt.where(Job.id == job_id)
+        job = session.exec(stmt.with_for_update(skip_locked=True)).first()
+        if job is not None:
+            return job
+    return None
+
+
+def _poison(session: Session, job: Job, now: datetime) -> None:
+    job.status = JobStatus.failed
+    job.last_error = f"gave up after {job.attempts} attempts (each one lost its lease)"
+    job.lease_expires_at = None
+    job.finished_at = now
+    submission = session.get(Submission, job.submission_id)
+    if submission is not None and submission.status in (SubmissionStatus.queued, SubmissionStatus.processing):
+        submission.status = SubmissionStatus.failed
+    session.flush()
+
+
+def claim(
+    engine: sa.Engine,
+    worker_id: str,
+    lease_s: float,
+    *,
+    job_id: str | None = None,
+    max_attempts: int = 5,
+) -> Job | None:
+    """Atomically take the next job (or only ``job_id``) under a lease of ``lease_s`` seconds.
+
+    Jobs already claimed ``max_attempts`` times are failed (with their submission) instead.
+    Returns the claimed job, detached, or None when nothing is claimable.
+    """
+    if lease_s <= 0:
+        raise ValueError("lease_s must be positive")
+    with session_scope(engine) as session:
+        now = db_now(session)
+        while (job := _candidate(session, now, job_id)) is not None:
+            if job.attempts >= max_attempts:
+                _poison(session, job, now)
+                continue
+            job.status = JobStatus.running
+            job.lease_owner = worker_id
+            job.lease_expires_at = now + timedelta(seconds=lease_s)
+            job.attempts += 1
+            job.started_at = now
+            return job
+    return None
+
+
+def _held(job_id: str, worker_id: str, now: datetime) -> tuple[Any, ...]:
+    return (
+        Job.id == job_id,
+        Job.lease_owner == worker_id,
+        Job.status == JobStatus.running,
+        col(Job.lease_expires_at) > now,
+    )
+
+
+def heartbeat(engine: sa.Engine, job_id: str, worker_id: str, lease_s: float) -> bool:
+    """Extend the lease to ``lease_s`` from now; False when the lease is no longer held."""
+    with session_scope(engine) as session:
+        now = db_now(session)
+        result = session.execute(
+            sa.update(Job)
+            .where(*_held(job_id, worker_id, now))
+            .values(lease_expires_at=now + timedelta(seconds=lease_s))
+        )
+        return result.rowcount == 1
+
+
+def finish(
+    engine: sa.Engine,
+    job_id: str,
+    worker_id: str,
+    *,
+    status: JobStatus = JobStatus.done,
+    error: str | None = None,
+    on_commit: Callable[[Session], None] | None = None,
+) -> bool:
+    """Mark the job done or failed and run ``on_commit(session)`` in the same transaction.
+
+    Only while the lease is held: otherwise nothing is written, ``on_commit`` is not called and
+    the result is False. If ``on_commit`` raises, everything is rolled back and the error propagates.
+    """
+    if status not in (JobStatus.done, JobStatus.failed):
+        raise ValueError(f"finish with done or failed, not {status!r}")
+    with session_scope(engine) as session:
+        now = db_now(session)
+        result = session.execute(
+            sa.update(Job)
+            .where(*_held(job_id, worker_id, now))
+            .values(status=status, last_error=error, lease_expires_at=None, finished_at=now)
+        )
+        if result.rowcount != 1:
+            return False
+        if on_commit is not None:
+            on_commit(session)
+        return True
+
+
+def release(engine: sa.Engine, job_id: str, worker_id: str) -> bool:
+    """Give a held job back to the queue (e.g. on shutdown); the attempt is not counted."""
+    with session_scope(engine) as session:
+        result = session.execute(
+            sa.update(Job)
+            .where(Job.id == job_id, Job.lease_owner == worker_id, Job.status == JobStatus.running)
+            .values(
+                status=JobStatus.queued,
+                lease_owner=None,
+                lease_expires_at=None,
+                attempts=sa.case((Job.attempts > 0, Job.attempts - 1), else_=0),
+            )
+        )
+        return result.rowcount == 1
+
+
+def put_stage_result(
+    session: Session, submission_id: str, stage: str, version: str, data: dict[str, Any], seconds: float
+) -> bool:
+    """Store a stage's result unless one exists for (submission, stage, version). True when stored."""
+    result = session.execute(
+        insert_for(session, StageResult)
+        .values(submission_id=submission_id, stage=stage, version=version, data=data, seconds=seconds)
+        .on_conflict_do_nothing(),
+        execution_options={"preserve_rowcount": True},
+    )
+    return result.rowcount == 1
+
+
+def get_stage_results(
+    session: Session, submission_id: str, versions: dict[str, str]
+) -> dict[str, StageResult]:
+    """The stored results whose stage version matches ``versions`` ({stage: version}), by stage."""
+    if not versions:
+        return {}
+    rows = session.exec(
+        select(StageResult).where(
+            StageResult.submission_id == submission_id, col(StageResult.stage).in_(list(versions))
+        )
+    )
+    return {r.stage: r for r in rows if versions[r.stage] == r.version}

@@ -1,0 +1,208 @@
+"""The job runner: claims jobs under a lease, runs them on Ray, heartbeats, and finishes them once."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+import ray
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from api import outbox
+from core.db import session_scope
+from core.settings import Settings
+from core.storage import open_blob_store
+from models.tables import Job, JobStatus, Submission, SubmissionStatus
+from pipeline.dedup import VERSION as DEDUP_VERSION
+from workers import queue
+from workers.analysers import AnalyserPlan, plan_for
+from workers.dedup import DedupService, refresh_reports, report_entries
+from workers.ray_runtime import cluster_task_slots, ensure_ray
+from workers.report import build_report, failed_report, outcome_to_stages, stages_complete
+from workers.screening_task import screen_submission
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _InFlight:
+    job_id: str
+    submission_id: str
+    sha256: str
+    versions: dict[str, str]
+    ref: ray.ObjectRef
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class JobRunner:
+    """Moves jobs from ``queued`` to a terminal state. Many runners may share one database."""
+
+    def __init__(self, settings: Settings, engine: Engine, worker_id: str | None = None):
+        self.settings = settings
+        self.engine = engine
+        self.worker_id = worker_id or default_worker_id()
+        self.dedup = DedupService(engine, open_blob_store(settings), settings.home / "dedup")
+        self._in_flight: dict[ray.ObjectRef, _InFlight] = {}
+        self._last_beat = 0.0
+
+    def run_once(self, job_id: str | None = None) -> str | None:
+        """Claim one job (``job_id`` pins it) and drive it to the end. Returns the job id, or None."""
+        job = self._claim(job_id)
+        if job is None:
+            return None
+        self._start(job)
+        while self._in_flight:
+            self._step(timeout=self.settings.heartbeat_seconds)
+        return job.id
+
+    def run_forever(self, stop: threading.Event, *, exit_when_idle: bool = False) -> None:
+        """Keep the cluster busy until ``stop`` is set (or, with ``exit_when_idle``, until nothing is left
+        to claim); in-flight leases are released on the way out."""
+        ensure_ray(self.settings)
+        slots = cluster_task_slots(self.settings)
+        try:
+            while not stop.is_set():
+                while len(self._in_flight) < slots:
+                    job = self._claim()
+                    if job is None:
+                        break
+                    self._start(job)
+                if self._in_flight:
+                    self._step(timeout=self.settings.poll_seconds)
+                elif exit_when_idle:
+                    return
+                else:
+                    stop.wait(self.settings.poll_seconds)
+        finally:
+            for item in list(self._in_flight.values()):
+                ray.cancel(item.ref, force=True)
+                queue.release(self.engine, item.job_id, self.worker_id)
+            self._in_flight.clear()
+            self.dedup.save()
+
+    def _claim(self, job_id: str | None = None) -> Job | None:
+        return queue.claim(
+            self.engine,
+            self.worker_id,
+            self.settings.lease_seconds,
+            job_id=job_id,
+            max_attempts=self.settings.max_attempts,
+        )
+
+    def _start(self, job: Job) -> None:
+        with session_scope(self.engine) as session:
+            sub = session.get(Submission, job.submission_id)
+            sub.status = SubmissionStatus.processing
+            session.add(sub)
+            session.flush()
+            plan: AnalyserPlan = plan_for(session, sub, self.settings)
+            versions = plan.all_versions()
+            stored = {
+                stage: row.data for stage, row in queue.get_stage_results(session, sub.id, versions).items()
+            }
+            sha256, blob_key = sub.sha256, sub.blob_key
+        if stages_complete(stored, versions):
+            self._complete(job.id, job.submission_id, sha256, versions, stored, new_stages={})
+            return
+        ensure_ray(self.settings)
+        ref = screen_submission.options(
+            num_cpus=self.settings.task_cpus, max_retries=self.settings.task_max_retries
+        ).remote(job.submission_id, blob_key, self.settings.model_dump(), plan)
+        self._in_flight[ref] = _InFlight(job.id, job.submission_id, sha256, versions, ref)
+
+    def _step(self, timeout: float) -> None:
+        ready, _ = ray.wait(list(self._in_flight), num_returns=1, timeout=timeout)
+        for ref in ready:
+            item = self._in_flight.pop(ref)
+            try:
+                outcome = ray.get(ref)
+            except Exception as exc:  # a bug or an infrastructure fault, not the teacher's file
+                log.exception("job %s failed", item.job_id)
+                self._fail(item.job_id, item.submission_id, item.sha256, f"{type(exc).__name__}: {exc}")
+                continue
+            stages = outcome_to_stages(outcome)
+            self._complete(item.job_id, item.submission_id, item.sha256, item.versions, stages, stages)
+        self._heartbeat()
+
+    def _heartbeat(self) -> None:
+        if time.monotonic() - self._last_beat < self.settings.heartbeat_seconds / 2:
+            return
+        self._last_beat = time.monotonic()
+        for ref, item in list(self._in_flight.items()):
+            if not queue.heartbeat(self.engine, item.job_id, self.worker_id, self.settings.lease_seconds):
+                log.warning("lost the lease of job %s; dropping it", item.job_id)
+                ray.cancel(ref, force=True)
+                del self._in_flight[ref]
+
+    def _complete(
+        self,
+        job_id: str,
+        submission_id: str,
+        sha256: str,
+        versions: dict[str, str],
+        stored: dict[str, dict],
+        new_stages: dict[str, dict],
+    ) -> None:
+        timings = new_stages.get("rendition", {}).get("timings", {})
+        found = None
+        if "error" not in stored["validate"]:
+            try:
+                found = self.dedup.find(submission_id, sha256, stored, versions)
+            except Exception as exc:  # a bug in matching must not lose the screening
+                log.exception("duplicate matching failed for %s", submission_id)
+                self._fail(job_id, submission_id, sha256, f"duplicate matching: {type(exc).__name__}: {exc}")
+                return
+
+        def write(session: Session) -> None:
+            for stage, data in new_stages.items():
+                version = versions.get(stage)
+                if version is not None:
+                    queue.put_stage_result(
+                        session, submission_id, stage, version, data, timings.get(stage, 0.0)
+                    )
+            report = build_report(submission_id, sha256, stored, versions)
+            changed: list[str] = []
+            if found is not None:
+                changed = self.dedup.write(session, submission_id, found)
+                report["duplicates"] = report_entries(session, submission_id)
+                report["duplicate_notes"] = found.notes
+                report["versions"]["duplicates"] = DEDUP_VERSION
+            sub = session.get(Submission, submission_id)
+            sub.status = SubmissionStatus(report["status"])
+            sub.error_code = (report["error"] or {}).get("code")
+            sub.report = report
+            session.add(sub)
+            outbox.submission_changed(session, sub)  # the event commits with the report
+            refresh_reports(session, changed)  # earlier submissions learn of this copy
+
+        if queue.finish(self.engine, job_id, self.worker_id, status=JobStatus.done, on_commit=write):
+            if found is not None:
+                self.dedup.after_commit(submission_id, found)
+                try:
+                    self.dedup.catch_up(submission_id, found)
+                except Exception:  # the screening is stored; a later reprocess matches again
+                    log.exception("late duplicate matching failed for %s", submission_id)
+        else:
+            log.warning("job %s finished after its lease was lost; result discarded", job_id)
+
+    def _fail(self, job_id: str, submission_id: str, sha256: str, message: str) -> None:
+        def write(session: Session) -> None:
+            sub = session.get(Submission, submission_id)
+            sub.status = SubmissionStatus.failed
+            sub.error_code = "internal_error"
+            sub.report = failed_report(submission_id, sha256, message)
+            session.add(sub)
+            outbox.submission_changed(session, sub)
+
+        queue.finish(
+            self.engine, job_id, self.worker_id, status=JobStatus.failed, error=message, on_commit=write
+        )
