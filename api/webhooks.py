@@ -185,7 +185,9 @@ class WebhookDispatcher:
                 d.status = DeliveryStatus.dead
                 log.warning("webhook delivery %s to %s dead-lettered: %s", d.id, d.url, error)
             else:
-                d.next_attempt_at = now + timedelta(seconds=backoff_s(self.settings, d.attempts))
+                # the wait counts from the attempt, so a slow send does not stretch the schedule
+                due = (d.last_attempt_at or now) + timedelta(seconds=backoff_s(self.settings, d.attempts))
+                d.next_attempt_at = max(now, due)
             session.add(d)
 
     def run_once(self) -> int:

@@ -7,18 +7,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from sqlmodel import Session, select
 
 from api.audit import Origin, record
 from cli import exit_codes
+from cli.console import err
 from cli.context import backends, regular_file, screen_now
 from core.submissions import submit_file
 from models.dedup import AllowlistItem
 from models.tables import Submission, SubmissionStatus
 from workers import dedup
 
-err = Console(stderr=True)
 allowlist_app = typer.Typer(
     help="Known shared material: matches with it are never flagged.", no_args_is_help=True
 )

@@ -7,12 +7,12 @@ from collections.abc import Callable
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from sqlmodel import Session
 
 from api.audit import Origin
 from api.regions import InvalidRegion
 from cli import exit_codes
+from cli.console import err
 from cli.context import backends
 from core.db import session_scope
 from core.review.assign import Drawn, assign_peers, assign_school_review, draw_spot_check
@@ -20,7 +20,6 @@ from core.review.errors import ReviewError
 from core.settings import Settings
 from models.review import MAX_SEED, SpotLevel
 
-err = Console(stderr=True)
 Seed = Annotated[
     int | None, typer.Option("--seed", min=0, max=MAX_SEED, help="Reproduce a draw (default: random)")
 ]

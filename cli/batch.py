@@ -7,15 +7,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cli import exit_codes
+from cli.console import err
 from cli.context import backends
 from workers import batch
-
-err = Console(stderr=True)
 
 
 def _progress() -> Progress:

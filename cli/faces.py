@@ -7,18 +7,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from sqlmodel import Session
 
 from api.audit import Origin, record
 from cli import exit_codes
+from cli.console import err
 from cli.context import backends
 from core.db import session_scope
 from core.enrolment import TeacherNotFound, enroll, forget
 from models.tables import Teacher
 from pipeline.enrolment_photo import EnrolmentPhotoError
-
-err = Console(stderr=True)
 
 
 def register(app: typer.Typer) -> None:

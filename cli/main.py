@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from sqlmodel import Session
 
 from cli import allowlist, assign, batch, exit_codes, faces, serve, users
+from cli.console import err
 from cli.context import backends, regular_file, screen_now
 from cli.summary import render_summary
 from core.submissions import SubmissionConflict, submit_file
@@ -27,7 +27,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
 
 STATUS_EXIT = {
     "screened": exit_codes.OK,

@@ -5,15 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from api.auth import create_api_key, create_user, issue_token
 from cli import exit_codes
+from cli.console import err
 from cli.context import backends
 from core.db import session_scope
 from models.accounts import Role
-
-err = Console(stderr=True)
 
 
 def register(app: typer.Typer) -> None:
