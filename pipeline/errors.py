@@ -15,8 +15,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "该文件不是视频（可能是图片、文档或无法识别的数据）。",
     ),
     "unsupported_container": (
-        "The file format is not accepted. Upload MP4, MOV, MKV/WebM, AVI, FLV, MPEG-TS or 3GP.",
-        "不支持该文件格式。请上传 MP4、MOV、MKV/WebM、AVI、FLV、MPEG-TS 或 3GP 格式的视频。",
+        "The file format is not accepted. Export or convert the recording to MP4 (also accepted: MOV, "
+        "MKV/WebM, AVI, FLV, MPEG-TS, 3GP, WMV, MPG/VOB, RM/RMVB, DV).",
+        "不支持该文件格式。请将录像导出或转换为 MP4（也接受 MOV、MKV/WebM、AVI、FLV、MPEG-TS、3GP、"
+        "WMV、MPG/VOB、RM/RMVB、DV）。",
     ),
     "no_video_stream": (
         "The file has no video picture (audio only, or no streams at all).",

@@ -21,7 +21,7 @@ from pipeline.limits import MediaLimits
 
 # The only demuxers ffmpeg may open, on ffprobe and on ffmpeg alike (nested demuxers included:
 # this is what stops an HLS playlist or a concat script hidden behind an accepted extension).
-FORMAT_WHITELIST = "mov,matroska,avi,flv,mpegts,asf,mpeg,rm"
+FORMAT_WHITELIST = "mov,matroska,avi,flv,mpegts,asf,mpeg,rm,dv"
 PROTOCOL_WHITELIST = "file,pipe"
 FFMPEG_ARGS = ["ffmpeg", "-nostdin", "-hide_banner"]
 FFPROBE_ARGS = ["ffprobe", "-hide_banner"]  # ffprobe never reads stdin

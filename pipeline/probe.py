@@ -25,11 +25,13 @@ from pipeline.limits import MediaLimits
 from pipeline.sniff import sniff
 
 MAX_SANE_FPS = 240.0
+FPS_SCAN_S = 10  # seconds of packets read when the header's frame rate is missing or implausible
+FALLBACK_FPS = 25.0
 
 
 @dataclass(frozen=True)
 class MediaInfo:
-    container: str  # mp4, mov, 3gp, matroska, webm, avi, flv, mpegts
+    container: str  # the sniffed short name (``Sniffed.container``)
     demuxer: str  # the ffmpeg demuxer forced with -f
     size_bytes: int
     duration_s: float
@@ -121,6 +123,9 @@ def probe(src: Path, workdir: Path, limits: MediaLimits) -> MediaInfo:
     duration = _duration(fmt, video, sniffed.demuxer)
     if duration is None:
         duration = _scan_duration(src, workdir, limits, sniffed.demuxer, video["index"], conf)
+    fps = _fps(video, duration)
+    if fps is None:
+        fps = _measured_fps(src, workdir, limits, sniffed.demuxer, video["index"], conf)
     return MediaInfo(
         container=sniffed.container,
         demuxer=sniffed.demuxer,
@@ -132,7 +137,7 @@ def probe(src: Path, workdir: Path, limits: MediaLimits) -> MediaInfo:
         coded_height=coded_h,
         rotation=rotation,
         sar=_sar(video),
-        fps=_fps(video, duration),
+        fps=fps,
         video_index=int(video["index"]),
         video_codec=video["codec_name"],
         pix_fmt=video.get("pix_fmt"),
@@ -198,9 +203,9 @@ def _sar(video: dict[str, Any]) -> float:
     return sar if sar and 0.1 <= sar <= 10 else 1.0
 
 
-def _fps(video: dict[str, Any], duration: float) -> float:
+def _fps(video: dict[str, Any], duration: float) -> float | None:
     """avg_frame_rate when sane (right for variable-rate phone video), else r_frame_rate,
-    else frames / duration; 25 when nothing is known."""
+    else frames / duration; None when the header says nothing believable."""
     for key in ("avg_frame_rate", "r_frame_rate"):
         fps = _ratio(video.get(key))
         if fps and fps <= MAX_SANE_FPS:
@@ -210,7 +215,7 @@ def _fps(video: dict[str, Any], duration: float) -> float:
         fps = int(frames) / duration
         if 0 < fps <= MAX_SANE_FPS:
             return round(fps, 3)
-    return 25.0
+    return None
 
 
 def _bit_depth(video: dict[str, Any]) -> int | None:
@@ -243,26 +248,65 @@ def _duration(fmt: dict[str, Any], video: dict[str, Any], demuxer: str) -> float
     return total
 
 
-def _scan_duration(
-    src: Path, workdir: Path, limits: MediaLimits, demuxer: str, index: int, conf: Confinement
-) -> float:
-    """Duration of a file without a duration header (e.g. a browser MediaRecorder WebM): read the
-    video packet timestamps (demux only, no decode). A file whose timestamps say nothing is corrupt."""
+def _packet_times(
+    src: Path, workdir: Path, limits: MediaLimits, demuxer: str, index: int, conf: Confinement, interval: str
+) -> list[tuple[float, float]]:
+    """(pts, duration) of the video packets in ``interval`` (``-read_intervals`` syntax; demux only,
+    no decode); packets without a timestamp are left out."""
     argv = [*FFPROBE_ARGS, "-v", "error", *ffprobe_args(demuxer, limits)]
     argv += ["-select_streams", str(index), "-show_entries", "packet=pts_time,duration_time"]
+    if interval:
+        argv += ["-read_intervals", interval]
     argv += ["-of", "csv=p=0", input_url(src)]
-    rc, out, err = run(argv, workdir, conf)
-    first = last = None
+    _, out, _ = run(argv, workdir, conf)
+    times = []
     for line in out.decode("ascii", "replace").splitlines():
         parts = line.split(",")
         pts = _float(parts[0]) if parts[0] not in ("", "N/A") else None
         if pts is None and parts[0].strip() in ("0", "0.000000"):
             pts = 0.0
-        if pts is None:
-            continue
-        dur = _float(parts[1]) if len(parts) > 1 else None
-        first = pts if first is None else min(first, pts)
-        last = max(last or 0.0, pts + (dur or 0.0))
-    if first is None or last is None or last - first <= 0:
+        if pts is not None:
+            times.append((pts, (_float(parts[1]) if len(parts) > 1 else None) or 0.0))
+    return times
+
+
+def _scan_duration(
+    src: Path, workdir: Path, limits: MediaLimits, demuxer: str, index: int, conf: Confinement
+) -> float:
+    """Duration of a file without a duration header (e.g. a browser MediaRecorder WebM): read the
+    video packet timestamps. A file whose timestamps say nothing is corrupt."""
+    times = _packet_times(src, workdir, limits, demuxer, index, conf, "")
+    if not times:
+        raise MediaError("corrupt", "the duration of the video cannot be determined")
+    first, last = min(t for t, _ in times), max(t + d for t, d in times)
+    if last - first <= 0:
         raise MediaError("corrupt", "the duration of the video cannot be determined")
     return round(last - first, 3)
+
+
+def _measured_fps(
+    src: Path, workdir: Path, limits: MediaLimits, demuxer: str, index: int, conf: Confinement
+) -> float:
+    """Frame rate from the packet timestamps of the first ``FPS_SCAN_S`` seconds, for files whose
+    header gives none or an implausible one (it may be real: a hostile 1000 fps file); 25 when the
+    timestamps say nothing either."""
+    pts = sorted({t for t, _ in _packet_times(src, workdir, limits, demuxer, index, conf, f"%+{FPS_SCAN_S}")})
+    if len(pts) < 2 or pts[-1] <= pts[0]:
+        return FALLBACK_FPS
+    return round((len(pts) - 1) / (pts[-1] - pts[0]), 3)
+
+
+def keyframe_sizes(src: Path, workdir: Path, limits: MediaLimits, info: MediaInfo) -> set[tuple[int, int]]:
+    """The coded picture sizes of the video's keyframes (a stream may switch size at any of them: a
+    concatenated broadcast or adaptive-stream recording). Decodes keyframes only; best effort within
+    the probe budget, so a scan cut short reports what it saw."""
+    argv = [*FFPROBE_ARGS, "-v", "error", *ffprobe_args(info.demuxer, limits)]
+    argv += ["-select_streams", str(info.video_index), "-skip_frame", "nokey"]
+    argv += ["-show_entries", "frame=width,height", "-of", "csv=p=0", input_url(src)]
+    _, out, _ = run(argv, workdir, Confinement.for_probe(limits))
+    sizes = set()
+    for line in out.decode("ascii", "replace").splitlines():
+        parts = line.strip().strip(",").split(",")
+        if len(parts) == 2 and all(p.isdigit() for p in parts):
+            sizes.add((int(parts[0]), int(parts[1])))
+    return sizes

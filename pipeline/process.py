@@ -11,8 +11,8 @@ from typing import Any
 from pipeline.decode import DecodeResult, RenditionOutput, decode_once, stream_frames
 from pipeline.frames import Frame, FrameConsumer, StageOutput
 from pipeline.limits import MediaLimits
-from pipeline.probe import MediaInfo
-from pipeline.rendition import RenditionPlan, plan_rendition
+from pipeline.probe import MediaInfo, keyframe_sizes
+from pipeline.rendition import RenditionPlan, plan_rendition, transcode_plan
 from pipeline.validate import validate
 
 # Bump a stage's version when its output for the same input file would change:
@@ -25,7 +25,7 @@ from pipeline.validate import validate
 # bytes appended after the last MP4 box are trailing data, not truncation.
 # (validate 3 also: a video codec with no decoder here, e.g. AVS2, is unsupported_codec, not corrupt.)
 # rendition 3: audio beyond 8 channels in no standard layout is mixed from its first two channels.
-STAGE_VERSIONS = {"validate": "3", "rendition": "3"}
+STAGE_VERSIONS = {"validate": "4", "rendition": "4"}
 
 
 @dataclass
@@ -65,8 +65,10 @@ def process_media(
     Raises ``MediaError`` for a rejected file; partial outputs are removed."""
     t0 = time.perf_counter()
     info = validate(src, workdir, limits)
-    validate_s = time.perf_counter() - t0
     plan = plan_rendition(info)
+    if plan.mode == "remux" and len(keyframe_sizes(src, workdir, limits, info)) > 1:
+        plan = transcode_plan(info, "the picture size changes mid-stream", letterbox=True)
+    validate_s = time.perf_counter() - t0
     result: DecodeResult = decode_once(src, info, plan, workdir, limits, consumers, progress)
     return MediaOutcome(
         media={**media_report(info), "warnings": result.warnings},

@@ -12,6 +12,7 @@ REMUX_PROFILES = {"Baseline", "Constrained Baseline", "Main", "High"}
 REMUX_PIX_FMTS = {"yuv420p", "yuvj420p"}
 REMUX_CONTAINERS = {"mp4", "mov", "3gp", "matroska", "webm", "flv", "mpegts"}  # AVI timestamps are unreliable
 MAX_RENDITION_FPS = 30.0  # review copies of 50/60 fps uploads are encoded at 30 fps
+MAX_REMUX_FPS = 60.5  # faster video (slow-motion phone clips, hostile files) is transcoded to 30 fps
 KEYFRAME_SECONDS = 2
 AUDIO_BITRATE = "128k"
 RENDITION_NAME = "rendition.mp4"
@@ -93,6 +94,7 @@ def _remux_blocker(info: MediaInfo) -> str:
         ]
     checks += [
         (not info.interlaced, "interlaced video"),
+        (info.fps <= MAX_REMUX_FPS, f"{info.fps:g} fps"),
         (abs(info.sar - 1.0) < 0.01, "non-square pixels"),
         (w <= box_w and h <= box_h, f"{round(w)}x{round(h)} larger than {box_w}x{box_h}"),
         (info.audio_codec in (None, "aac"), f"audio codec {info.audio_codec}"),
@@ -122,8 +124,10 @@ def plan_rendition(info: MediaInfo) -> RenditionPlan:
     return transcode_plan(info, reason)
 
 
-def transcode_plan(info: MediaInfo, reason: str) -> RenditionPlan:
-    """The transcode of ``plan_rendition`` (also the fallback when a planned remux fails)."""
+def transcode_plan(info: MediaInfo, reason: str, *, letterbox: bool = False) -> RenditionPlan:
+    """The transcode of ``plan_rendition`` (also the fallback when a planned remux fails). With
+    ``letterbox`` (the picture size changes mid-stream) every picture keeps its aspect ratio inside
+    the first picture's output size."""
     w, h = display_size(info)
     out_w, out_h = fit_within(w, h, *_box(w, h), even=True)
     filters: list[tuple[str, dict[str, Any]]] = []
@@ -133,7 +137,15 @@ def transcode_plan(info: MediaInfo, reason: str) -> RenditionPlan:
     if fps > MAX_RENDITION_FPS + 0.5:
         fps = MAX_RENDITION_FPS
         filters.append(("fps", {"fps": fps}))
-    filters += [("scale", {"w": out_w, "h": out_h}), ("setsar", {"sar": 1})]
+    if letterbox:
+        fit = {"force_original_aspect_ratio": "decrease", "force_divisible_by": 2}
+        filters += [
+            ("scale", {"w": out_w, "h": out_h, **fit}),
+            ("pad", {"w": out_w, "h": out_h, "x": "(ow-iw)/2", "y": "(oh-ih)/2"}),
+        ]
+    else:
+        filters.append(("scale", {"w": out_w, "h": out_h}))
+    filters.append(("setsar", {"sar": 1}))
     return RenditionPlan(
         mode="transcode",
         width=out_w,
@@ -164,6 +176,6 @@ def _audio_mode(info: MediaInfo) -> Literal["copy", "aac"] | None:
         info.audio_codec == "aac"
         and info.audio_channels in (1, 2)
         and info.audio_sample_rate in (44100, 48000)
-        and info.container not in ("avi", "mpegts", "asf", "mpeg", "rm")
+        and info.container not in ("avi", "mpegts", "asf", "mpeg", "rm", "dv")
     )
     return "copy" if compliant else "aac"

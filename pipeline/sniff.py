@@ -42,7 +42,7 @@ _IMAGE_BRANDS = {
 @dataclass(frozen=True)
 class Sniffed:
     demuxer: str  # the ffmpeg demuxer to force with -f
-    container: str  # report short name: mp4, mov, 3gp, matroska, webm, avi, flv, mpegts, asf, mpeg, rm
+    container: str  # report short name: mp4, mov, 3gp, matroska, webm, avi, flv, mpegts, asf, mpeg, rm, dv
 
 
 def sniff(path: Path) -> Sniffed:
@@ -82,7 +82,14 @@ def _accepted(head: bytes) -> Sniffed | None:
         return Sniffed("mpeg", "mpeg")
     if head.startswith(b".RMF"):
         return Sniffed("rm", "rm")
+    if _is_dv(head):  # a MiniDV camcorder captured over FireWire
+        return Sniffed("dv", "dv")
     return None
+
+
+def _is_dv(head: bytes) -> bool:
+    """A DV DIF sequence: header section id 0x1F07 00, then the DSF byte (525/60 or 625/50)."""
+    return len(head) >= 4 and head[:3] == b"\x1f\x07\x00" and head[3] & 0x7F == 0x3F
 
 
 def _find_ftyp(head: bytes) -> bytes | None:
@@ -115,12 +122,23 @@ def _iso_bmff(head: bytes) -> Sniffed:
     return Sniffed("mov", "mp4")  # includes M4A/M4V: the stream check decides audio-only
 
 
+TS_RESYNC_PACKETS = 8  # sync bytes in a row that find the packet grid of a stream cut mid-packet
+
+
 def _is_mpegts(head: bytes) -> bool:
-    """0x47 sync bytes at a fixed stride: 188 (TS), 192 (M2TS/AVCHD .mts) or 204 (TS with FEC)."""
+    """0x47 sync bytes at a fixed stride: 188 (TS), 192 (M2TS/AVCHD .mts) or 204 (TS with FEC),
+    from the first byte or, for a recording cut anywhere, from within the first packet (ffmpeg's
+    demuxer finds the grid itself)."""
     for stride, offset in ((188, 0), (192, 4), (204, 0)):
         packets = min(5, (len(head) - offset) // stride)
         if packets >= 2 and all(head[offset + i * stride] == 0x47 for i in range(packets)):
             return True
+    for stride in (188, 192, 204):
+        if len(head) < stride * TS_RESYNC_PACKETS:
+            continue
+        for offset in range(stride):
+            if all(head[offset + i * stride] == 0x47 for i in range(TS_RESYNC_PACKETS)):
+                return True
     return False
 
 
@@ -150,7 +168,20 @@ _SIGNATURES: list[tuple[bytes, int, str, str]] = [
     (b"MThd", 0, "no_video_stream", "MIDI"),
     (b"\x00\x00\x01\xb3", 0, "unsupported_container", "MPEG video elementary stream"),
     (b"\x00\x00\x00\x01", 0, "unsupported_container", "raw H.264/HEVC elementary stream"),
-    (b"DHAV", 0, "unsupported_container", "DVR recording"),
+    (b"\x00\x00\x01\x09", 0, "unsupported_container", "raw H.264 elementary stream"),
+    (b"\x00\x00\x01\x67", 0, "unsupported_container", "raw H.264 elementary stream"),
+    (b"\x00\x00\x01\x40\x01", 0, "unsupported_container", "raw HEVC elementary stream"),
+    (b"DHAV", 0, "unsupported_container", "DVR recording (Dahua)"),
+    (b"IMKH", 0, "unsupported_container", "DVR recording (Hikvision)"),
+    (b"\x06\x0e\x2b\x34", 0, "unsupported_container", "MXF broadcast file"),
+    (b"nut/multimedia container", 0, "unsupported_container", "NUT file"),
+    (b"DKIF", 0, "unsupported_container", "IVF (raw VP8/VP9/AV1) file"),
+    (b"YUV4MPEG2", 0, "unsupported_container", "raw YUV4MPEG video"),
+    (b"FWS", 0, "unsupported_container", "Flash SWF animation"),
+    (b"CWS", 0, "unsupported_container", "Flash SWF animation"),
+    (b"ZWS", 0, "unsupported_container", "Flash SWF animation"),
+    (b"QIYI VIDEO", 0, "unsupported_container", "iQiyi download (QSV)"),
+    (b"BIK", 0, "unsupported_container", "Bink video"),
 ]
 
 

@@ -218,8 +218,63 @@ def test_real_clip_with_late_video_has_no_duplicate_first_frame(job_dir, small_l
     assert not np.array_equal(frames[0].image, frames[1].image)
 
 
+@pytest.mark.parametrize("rate", [1000, 30])
+def test_frame_rate_missing_from_the_header_is_measured_and_the_rendition_capped(
+    tmp_path, job_dir, small_limits, rate
+):
+    """Matroska states no average rate; at 1000 fps its guess is implausible, so the packets are timed.
+    A real 1000 fps file gets a 30 fps review copy, a 30 fps one keeps its rate."""
+    src = tmp_path / f"r{rate}.mkv"
+    ffmpeg(
+        "-f", "lavfi", "-i", f"testsrc2=s=320x240:r={rate}:d=3", "-c:v", "libx264", "-preset", "ultrafast",
+        "-pix_fmt", "yuv420p", str(src),
+    )  # fmt: skip
+    out, frames = run(src, job_dir, small_limits)
+    assert out.info.fps == pytest.approx(rate, rel=0.02)
+    assert_playable(out, frames, video_s=3, audio_s=None)
+    video = ffprobe_json(out.rendition.path, "-show_streams", "-count_frames")["streams"][0]
+    assert int(video["nb_read_frames"]) == pytest.approx(3 * min(rate, 30), abs=2)
+    assert out.plan.mode == ("transcode" if rate > 60 else "remux")
+
+
+def test_picture_size_change_mid_stream_is_transcoded_letterboxed(tmp_path, job_dir, small_limits):
+    """A recording joined from two streams of different sizes: a remux would keep only the first
+    size's parameters, so the review copy is transcoded, the second part letterboxed, not stretched."""
+    parts = []
+    for i, size in enumerate(("320x240", "640x360")):
+        parts.append(tmp_path / f"p{i}.ts")
+        ffmpeg(
+            "-f", "lavfi", "-i", f"testsrc2=s={size}:r=25:d=3", "-f", "lavfi", "-i", "sine=d=3",
+            "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "mpegts", str(parts[-1]),
+        )  # fmt: skip
+    listing = tmp_path / "parts.txt"
+    listing.write_text("".join(f"file '{p}'\n" for p in parts))
+    src = tmp_path / "joined.ts"
+    ffmpeg("-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(src))
+    out, frames = run(src, job_dir, small_limits)
+    assert out.plan.mode == "transcode" and "size changes" in out.plan.reason
+    assert_playable(out, frames, video_s=6, audio_s=6)
+    sizes = ffprobe_json(out.rendition.path, "-select_streams", "v", "-show_entries", "frame=width,height")[
+        "frames"
+    ]
+    assert {(f["width"], f["height"]) for f in sizes} == {(320, 240)}
+    late = subprocess.run(
+        ["ffmpeg", "-v", "error", "-ss", "4.5", "-i", str(out.rendition.path), "-frames:v", "1",
+         "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    picture = np.frombuffer(late, np.uint8).reshape(240, 320)
+    assert picture[:25].mean() < 20 and picture[-25:].mean() < 20  # 16:9 inside 4:3: bars above and below
+    assert picture[60:180].mean() > 40
+
+
+def test_constant_size_stream_is_still_remuxed(camcorder_ts, job_dir, small_limits):
+    out, _ = run(camcorder_ts, job_dir, small_limits)
+    assert out.plan.mode == "remux"
+
+
 def test_stage_versions_record_the_changed_outputs():
-    assert STAGE_VERSIONS == {"validate": "3", "rendition": "3"}
+    assert STAGE_VERSIONS == {"validate": "4", "rendition": "4"}
 
 
 # --- item 4: the zoo -------------------------------------------------------------------------------------
@@ -266,6 +321,11 @@ def _audio_video(path: Path, video_s: float, audio: str, acodec: str = "aac", ve
         "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", *vextra, "-c:a", acodec, str(path),
     )  # fmt: skip
     return path
+
+
+def _cut_mid_packet(src: Path, dst: Path) -> Path:
+    dst.write_bytes(src.read_bytes()[TS_PACKET // 2 :])
+    return dst
 
 
 def _edit_list(path: Path) -> Path:
@@ -375,6 +435,25 @@ ZOO = {
         3,
     ),
     "realmedia": (lambda d: make_video(d / "lesson.rm", seconds=3, vcodec="rv20", acodec="ac3"), 3, 3),
+    "dv_minidv_capture": (
+        lambda d: make_video(
+            d / "tape.dv",
+            seconds=3,
+            width=720,
+            height=576,
+            vcodec="dvvideo",
+            acodec="pcm_s16le",
+            extra=("-ac", "2"),
+        ),
+        3,
+        3,
+    ),
+    # a transport stream saved from the middle of a broadcast: the file starts inside a packet
+    "ts_cut_mid_packet": (
+        lambda d: _cut_mid_packet(make_video(d / "full.ts", seconds=4), d / "cut.ts"),
+        4,
+        4,
+    ),
     # a multitrack recorder's 32 channels in no standard layout
     "audio_32_channels": (
         lambda d: _audio_video(

@@ -329,6 +329,8 @@ def test_real_phone_clips_from_the_dataset(job_dir, small_limits):
         (b"\x30\x26\xb2\x75\x8e\x66\xcf\x11\xa6\xd9", "asf"),
         (b"\x00\x00\x01\xba\x44\x00", "mpeg"),
         (b".RMF\x00\x00\x00\x12", "rm"),
+        (b"\x1f\x07\x00\xbf\xf8\x78\x78\x78", "dv"),
+        (bytes(100) + (b"\x47" + bytes(187)) * 8, "mpegts"),  # cut inside a packet
     ],
 )
 def test_sniff_accepts(head, expected):
@@ -358,6 +360,16 @@ def test_sniff_accepts(head, expected):
         (b"v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\nm=video 5004 RTP/AVP 96\r\n", "unsupported_container"),
         (b"\x00\x00\x01\xb3\x14\x00", "unsupported_container"),  # MPEG video without a container
         (b"DHAV\xfd\x00", "unsupported_container"),  # a surveillance DVR's own format
+        (b"IMKH\x01\x01\x00\x00", "unsupported_container"),  # Hikvision's
+        (b"\x06\x0e\x2b\x34\x02\x05\x01\x01", "unsupported_container"),  # MXF
+        (b"nut/multimedia container\x00", "unsupported_container"),
+        (b"DKIF\x00\x00\x20\x00VP80", "unsupported_container"),
+        (b"YUV4MPEG2 W320 H240", "unsupported_container"),
+        (b"FWS\x06\x57\x5d", "unsupported_container"),  # old Flash courseware
+        (b"\x00\x00\x01\x67\x64\x00", "unsupported_container"),  # H.264 Annex B, 3-byte start code
+        (b"\x00\x00\x01\x40\x01\x0c", "unsupported_container"),  # HEVC VPS
+        (b"QIYI VIDEO\x00\x00", "unsupported_container"),
+        (bytes(range(256)) * 8, "not_a_video"),  # no sync grid: not mistaken for a cut stream
     ],
 )
 def test_sniff_refuses(head, code):
