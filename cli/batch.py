@@ -26,13 +26,13 @@ def _progress() -> Progress:
     )
 
 
-def _drain(ids: list[str]) -> Counter:
+def _drain(ids: list[str], not_ingested: dict[str, int] | None = None) -> Counter:
     b = backends()
     with _progress() as progress:
         task = progress.add_task("screening", total=len(ids))
         counts = batch.drain(b.settings, b.engine, ids, lambda done: progress.update(task, completed=done))
-    table = Table("outcome", "submissions", title="batch summary")
-    for outcome, n in sorted(counts.items()):
+    table = Table("outcome", "files", title="batch summary")
+    for outcome, n in sorted({**counts, **(not_ingested or {})}.items()):
         table.add_row(outcome, str(n))
     err.print(table)
     return counts
@@ -67,8 +67,18 @@ def batch_command(
         raise typer.Exit(exit_codes.NOT_FOUND)
     with _progress() as progress:
         task = progress.add_task("ingesting", total=len(files))
-        ids = batch.ingest(b.engine, b.store, files, teacher_for, lambda _: progress.advance(task))
-    counts = _drain(ids)
+        ids, refused = batch.ingest(
+            b.engine,
+            b.store,
+            files,
+            teacher_for,
+            lambda _: progress.advance(task),
+            max_bytes=b.settings.max_upload_bytes,
+        )
+    for item in refused:
+        err.print(f"[yellow]not ingested:[/] {item.path}: {item.code}: {item.message}", highlight=False)
+    refused_by_code = Counter(f"not ingested ({r.code})" for r in refused)
+    counts = _drain(ids, dict(refused_by_code))
     raise typer.Exit(exit_codes.INTERNAL_FAILURE if counts.get("failed") else exit_codes.OK)
 
 

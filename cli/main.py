@@ -19,6 +19,7 @@ from cli.context import backends, regular_file, screen_now
 from cli.summary import render_summary
 from core.submissions import SubmissionConflict, submit_file
 from models.tables import Submission
+from pipeline.errors import MediaError
 from workers.runner import JobRunner
 
 app = typer.Typer(
@@ -54,10 +55,20 @@ def process(
     b = backends()
     with Session(b.engine) as session:
         try:
-            sub = submit_file(session, b.store, video, teacher_id=teacher, submission_id=submission_id)
+            sub = submit_file(
+                session,
+                b.store,
+                video,
+                teacher_id=teacher,
+                submission_id=submission_id,
+                max_bytes=b.settings.max_upload_bytes,
+            )
         except SubmissionConflict as exc:
             err.print(f"[red]error:[/] {exc}")
             raise typer.Exit(exit_codes.BAD_INPUT) from exc
+        except MediaError as exc:  # refused before it was stored, as the API answers 413
+            err.print(f"[red]error:[/] {exc.code}: {exc.message} ({exc.detail})", highlight=False)
+            raise typer.Exit(exit_codes.MEDIA_REJECTED) from exc
     with err.status(f"screening {video.name} as {sub.id} …"):
         report = screen_now(b, sub.id)
     if report is None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from core.storage import BlobStore
+from core.storage import BlobStore, BlobTooLarge
 from models.tables import Submission, SubmissionStatus, Teacher
 from workers import queue
 
@@ -32,17 +32,22 @@ def submit_file(
     *,
     teacher_id: str | None = None,
     submission_id: str | None = None,
+    max_bytes: int | None = None,
 ) -> Submission:
     """Store the file and queue its screening. Reusing ``submission_id`` with the same file re-runs it
     (stage results are reused); with another file it is a conflict. Only a regular file: a pipe
-    or a device would block or never end (``ValueError``)."""
+    or a device would block or never end (``ValueError``). A file over ``max_bytes`` is refused
+    (``BlobTooLarge``, a ``file_too_large`` MediaError) before anything is copied."""
     if not path.is_file():
         raise ValueError(f"{path} is not a regular file")
-    key = store.put_file(path)
+    if max_bytes is not None and path.stat().st_size > max_bytes:
+        raise BlobTooLarge(max_bytes)
+    with open(path, "rb") as f:
+        key, size = store.put_stream(f, max_bytes)  # the cap holds even if the file grows meanwhile
     sub = submit_blob(
         session,
         key=key,
-        size=path.stat().st_size,
+        size=size,
         filename=path.name,
         teacher_id=teacher_id,
         submission_id=submission_id,

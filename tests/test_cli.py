@@ -13,8 +13,8 @@ import pytest
 from tests.fixtures.media import make_video
 
 
-def run_cli(home: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "EVIDENCE_HOME": str(home), "RAY_AUTH_MODE": "disabled"}
+def run_cli(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "EVIDENCE_HOME": str(home), "RAY_AUTH_MODE": "disabled", **(env or {})}
     for name in ("DATABASE_URL", "EVIDENCE_STORAGE", "RAY_ADDRESS"):
         env.pop(name, None)
     return subprocess.run(
@@ -107,3 +107,13 @@ def test_pipes_and_devices_are_refused_without_blocking(tmp_path):
     for path in (fifo, Path("/dev/zero")):  # /dev/zero would never end
         done = run_cli(tmp_path / "home", "process", str(path))
         assert done.returncode == 2 and "not a regular file" in " ".join(done.stderr.split()), done.stderr
+
+
+def test_process_refuses_a_file_over_the_size_limit_before_storing_it(tmp_path):
+    video = tmp_path / "lesson.mp4"
+    make_video(video, seconds=2, width=320, height=240)
+    home = tmp_path / "home"
+    done = run_cli(home, "process", str(video), env={"EVIDENCE_MAX_UPLOAD_BYTES": "1000"})
+    assert done.returncode == 3, done.stderr
+    assert "file_too_large" in done.stderr and "1000" in done.stderr
+    assert not [p for p in home.joinpath("blobs").rglob("*") if p.is_file()]  # nothing was copied

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -13,9 +15,10 @@ from sqlmodel import Session, col, select
 
 from core.db import session_scope
 from core.settings import Settings
-from core.storage import BlobStore
-from core.submissions import submit_file
+from core.storage import BlobStore, BlobTooLarge
+from core.submissions import submit_blob
 from models.tables import Submission, SubmissionStatus
+from pipeline.errors import MediaError
 from workers import queue
 from workers.analysers import plan_for
 from workers.runner import JobRunner
@@ -49,20 +52,65 @@ def read_teacher_manifest(path: Path) -> dict[Path, str]:
         return {(path.parent / row["file"]).resolve(): row["teacher_id"].strip() for row in rows}
 
 
+@dataclass(frozen=True)
+class NotIngested:
+    """A file of the archive that could not become a submission, and why."""
+
+    path: Path
+    code: str  # file_too_large, or unreadable (vanished, no permission, not a regular file)
+    message: str
+
+
+def archive_submission_id(path: Path, key: str, teacher_id: str | None) -> str:
+    """The submission id of an archive file: the same file, content and teacher always map to the same
+    submission, so running an archive again (after a crash or an interruption) resumes it."""
+    digest = hashlib.sha256(f"{path.resolve()}\0{key}\0{teacher_id or ''}".encode()).hexdigest()
+    return f"sub_{digest[:20]}"
+
+
 def ingest(
     engine: Engine,
     store: BlobStore,
     files: Iterable[Path],
     teacher_for: Callable[[Path], str | None],
     on_each: Callable[[Path], None] = lambda _: None,
-) -> list[str]:
-    """Store and queue each file as a new submission; returns the submission ids in order."""
-    ids = []
+    *,
+    max_bytes: int | None = None,
+) -> tuple[list[str], list[NotIngested]]:
+    """Store and queue each file as a submission; returns the submission ids in order and the files
+    that could not be taken in (the rest of the archive goes on). A file already ingested by an
+    earlier run of the same archive keeps its submission and results."""
+    ids: list[str] = []
+    refused: list[NotIngested] = []
     for path in files:
-        with Session(engine) as session:
-            ids.append(submit_file(session, store, path, teacher_id=teacher_for(path)).id)
+        try:
+            ids.append(_ingest_one(engine, store, path, teacher_for(path), max_bytes))
+        except MediaError as exc:
+            refused.append(NotIngested(path, exc.code, exc.message))
+        except (OSError, ValueError) as exc:
+            refused.append(NotIngested(path, "unreadable", getattr(exc, "strerror", None) or str(exc)))
         on_each(path)
-    return ids
+    return ids, refused
+
+
+def _ingest_one(
+    engine: Engine, store: BlobStore, path: Path, teacher_id: str | None, max_bytes: int | None
+) -> str:
+    if not path.is_file():
+        raise ValueError("not a regular file")
+    size = path.stat().st_size
+    if max_bytes is not None and size > max_bytes:
+        raise BlobTooLarge(max_bytes)
+    with open(path, "rb") as f:
+        key, size = store.put_stream(f, max_bytes)
+    sub_id = archive_submission_id(path, key, teacher_id)
+    with Session(engine) as session:
+        if session.get(Submission, sub_id) is None:
+            submit_blob(
+                session, key=key, size=size, filename=path.name, teacher_id=teacher_id, submission_id=sub_id
+            )
+            session.commit()
+    return sub_id
 
 
 def stale_submissions(
