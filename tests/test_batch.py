@@ -11,7 +11,8 @@ from pathlib import Path
 from sqlmodel import Session, col, select
 
 from core.enrolment import enroll
-from models.tables import Job, Submission
+from models.submission_meta import SubmissionMeta
+from models.tables import Job, Submission, SubmissionStatus
 from tests.fixtures.media import make_video
 from tests.test_cli import run_cli
 from workers import batch
@@ -58,6 +59,9 @@ def test_stale_submissions_are_found_and_rerun(embedded_stack, ray_local, tmp_pa
     assert stale == [ids[2]]
     assert list(batch.stale_submissions(stack.engine, stack.settings, page=1)) == stale  # paged reads
     assert batch.requeue(stack.engine, stale) == 1
+    with Session(stack.engine) as session:  # the admin views stop showing the old outcome meanwhile
+        assert session.get(SubmissionMeta, stale[0]).overall is None
+        assert session.get(Submission, stale[0]).status == SubmissionStatus.queued
     counts = batch.drain(stack.settings, stack.engine, stale)
     assert sum(counts.values()) == 1 and "screened:not_checked" not in counts
     with Session(stack.engine) as session:

@@ -150,16 +150,15 @@ def stale_submissions(
 
 
 def requeue(engine: Engine, submission_ids: Iterable[str]) -> int:
-    """Queue the submissions again (idempotent: an active job is reused)."""
+    """Queue the submissions again (idempotent: an active job is reused), recording each change in
+    the outbox as the API's reprocess does; all or nothing (``KeyError`` for an unknown id)."""
     count = 0
     with session_scope(engine) as session:
         for submission_id in submission_ids:
             sub = session.get(Submission, submission_id)
             if sub is None:
                 raise KeyError(submission_id)
-            sub.status = SubmissionStatus.queued
-            session.add(sub)
-            queue.enqueue(session, submission_id)
+            queue.queue_again(session, sub)
             count += 1
     return count
 
