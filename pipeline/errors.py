@@ -32,6 +32,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The video resolution is above the limit (at most 3840x2160, either orientation).",
         "视频分辨率超出限制（最大 3840x2160，横竖屏均可）。",
     ),
+    "dimensions_too_small": (
+        "The video picture is too small to show anyone (at least 64 pixels on its short side).",
+        "视频画面太小，无法看清人物（短边至少 64 像素）。",
+    ),
     "too_long": ("The video is longer than the maximum duration.", "视频时长超过了最大限制。"),
     "too_short": ("The video is shorter than the minimum duration.", "视频时长短于最小限制。"),
     "truncated": (

@@ -10,6 +10,7 @@ class MediaLimits:
     max_upload_bytes: int = 4 * 1024**3
     max_long_side: int = 3840
     max_short_side: int = 2160
+    min_short_side: int = 64  # below this no one can be recognised
     min_duration_s: float = 1.0
     max_duration_s: float = 4 * 3600.0
     probe_timeout_s: float = 30.0

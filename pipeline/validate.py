@@ -32,6 +32,8 @@ def validate(src: Path, workdir: Path, limits: MediaLimits) -> MediaInfo:
 def check_dimensions(width: int, height: int, limits: MediaLimits) -> None:
     """Long side and short side limits, whatever the orientation."""
     long_side, short_side = max(width, height), min(width, height)
+    if short_side < limits.min_short_side:
+        raise MediaError("dimensions_too_small", f"{width}x{height}: short side < {limits.min_short_side}")
     if long_side > limits.max_long_side or short_side > limits.max_short_side:
         raise MediaError(
             "dimensions_too_large",

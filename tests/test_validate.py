@@ -92,17 +92,34 @@ def test_file_too_large(hostile_files, job_dir):
 
 
 @pytest.mark.parametrize(
-    ("width", "height", "ok"),
-    [(3840, 2160, True), (2160, 3840, True), (4000, 1000, False), (1000, 4000, False), (2200, 2200, False)],
+    ("width", "height", "code"),
+    [
+        (3840, 2160, None),
+        (2160, 3840, None),
+        (176, 144, None),
+        (4000, 1000, "dimensions_too_large"),
+        (1000, 4000, "dimensions_too_large"),
+        (2200, 2200, "dimensions_too_large"),
+        (2, 2, "dimensions_too_small"),
+        (1920, 40, "dimensions_too_small"),
+        (40, 1920, "dimensions_too_small"),
+    ],
 )
-def test_dimension_limits_hold_in_both_orientations(width, height, ok):
+def test_dimension_limits_hold_in_both_orientations(width, height, code):
     limits = MediaLimits()
-    if ok:
+    if code is None:
         check_dimensions(width, height, limits)
     else:
         with pytest.raises(MediaError) as err:
             check_dimensions(width, height, limits)
-        assert err.value.code == "dimensions_too_large"
+        assert err.value.code == code
+
+
+def test_a_picture_too_small_to_show_anyone_is_rejected(tmp_path, job_dir, small_limits):
+    src = make_video(tmp_path / "dot.mp4", seconds=2, width=2, height=2, acodec=None)
+    with pytest.raises(MediaError) as err:
+        process_media(src, job_dir, small_limits)
+    assert err.value.code == "dimensions_too_small" and "2x2" in err.value.detail
 
 
 # --- playlists disguised as videos -----------------------------------------------------------
