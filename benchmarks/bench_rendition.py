@@ -1,6 +1,7 @@
 """Seconds per minute of video for the remux and transcode paths of ``process_media`` (validate +
 the one decode: rendition, 1 fps analysis frames, 8 kHz audio, poster), each as a ratio against
-plain ffmpeg doing only the same remux/transcode on the same file in the same run.
+plain ffmpeg doing only the same remux/transcode on the same file in the same run. The HDR row is a
+phone's 10-bit HEVC PQ version of the same lesson (tone-mapped to SDR on the way).
 
     .venv/bin/python benchmarks/bench_rendition.py [--seconds 60] [--threads 1] [--repeat 1]
 """
@@ -43,6 +44,19 @@ def make_lesson(path: Path, seconds: int, width: int, height: int) -> Path:
         check=True,
     )  # fmt: skip
     return path
+
+
+def as_hdr(src: Path, dst: Path) -> Path:
+    """The lesson as a phone's HDR recording: 10-bit HEVC, BT.2020, PQ."""
+    graph = "zscale=tin=bt709:min=bt709:pin=bt709:t=smpte2084:m=bt2020nc:p=bt2020:npl=203,format=yuv420p10le"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(src), "-vf", graph,
+         "-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error",
+         "-color_primaries", "bt2020", "-color_trc", "smpte2084", "-colorspace", "bt2020nc",
+         "-c:a", "copy", str(dst)],
+        check=True,
+    )  # fmt: skip
+    return dst
 
 
 def baseline_argv(src: Path, plan: RenditionPlan, threads: int, out: Path) -> list[str]:
@@ -95,8 +109,17 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="bench_rendition_"))
     try:
         rows = []
-        for label, (w, h) in (("remux 720p", (1280, 720)), ("transcode 1080p→720p", (1920, 1080))):
-            src = make_lesson(root / f"lesson_{h}p.mp4", args.seconds, w, h)
+        cases = (
+            ("remux 720p", (1280, 720)),
+            ("transcode 1080p→720p", (1920, 1080)),
+            ("HDR 1080p→720p", None),
+        )
+        for label, size in cases:
+            if size is None:
+                src, h = as_hdr(root / "lesson_1080p.mp4", root / "lesson_hdr.mp4"), "hdr"
+            else:
+                (w, h) = size
+                src = make_lesson(root / f"lesson_{h}p.mp4", args.seconds, w, h)
             jobs = root / "jobs"
             jobs.mkdir(exist_ok=True)
             plan = plan_rendition(validate(src, jobs, limits))

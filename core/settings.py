@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = MediaLimits.max_upload_bytes
     max_long_side: int = MediaLimits.max_long_side
     max_short_side: int = MediaLimits.max_short_side
+    min_short_side: int = MediaLimits.min_short_side
     min_duration_s: float = MediaLimits.min_duration_s
     max_duration_s: float = MediaLimits.max_duration_s
     probe_timeout_s: float = MediaLimits.probe_timeout_s

@@ -33,11 +33,19 @@ from pipeline.frames import FinishContext, Frame, FrameConsumer, StageOutput
 from pipeline.limits import MediaLimits
 from pipeline.poster import PosterPicker
 from pipeline.probe import MediaInfo, decoder_pixel_cap
-from pipeline.rendition import RENDITION_NAME, RenditionPlan, display_size, fit_within, transcode_plan
+from pipeline.rendition import (
+    RENDITION_NAME,
+    RenditionPlan,
+    display_size,
+    fit_within,
+    tonemap_filters,
+    transcode_plan,
+)
 
 AUDIO_NAME = "audio_8k.s16"
 POSTER_NAME = "poster.jpg"
 AUDIO_RATE = 8000
+FRAMES_VERSION = "2"  # the analysis frame stream (2: HDR tone-mapped); analysers fold it into theirs
 MAX_MIXED_CHANNELS = 8  # ffmpeg downmixes up to 7.1; wider unknown layouts keep their first two channels
 F_SETPIPE_SZ = 1031  # Linux fcntl: grow the frame pipe so ffmpeg writes a whole frame per syscall
 PIPE_BYTES = 1024 * 1024
@@ -165,7 +173,10 @@ def _frames_output(inp, info: MediaInfo, limits: MediaLimits, until_s: float):
     # round=up: the sample at grid time t is the picture on screen at t (the last frame at or
     # before t), not one up to half a sample period later.
     stream = inp[str(info.video_index)].filter("fps", fps=limits.analysis_fps, round="up")
-    stream = stream.filter("scale", w=w, h=h, flags="area").filter("setsar", sar=1)
+    stream = stream.filter("scale", w=w, h=h, flags="area")
+    for name, kwargs in tonemap_filters(info):
+        stream = stream.filter(name, **kwargs)
+    stream = stream.filter("setsar", sar=1)
     # showinfo logs each sample's presentation time; passthrough: every sample is sent once (the
     # default constant-rate sync would repeat the first one when the video starts after 0).
     stream = stream.filter("showinfo")

@@ -25,6 +25,7 @@ from pipeline.limits import MediaLimits
 from pipeline.sniff import sniff
 
 MAX_SANE_FPS = 240.0
+HDR_TRANSFERS = frozenset({"smpte2084", "arib-std-b67"})
 FPS_SCAN_S = 10  # seconds of packets read when the header's frame rate is missing or implausible
 FALLBACK_FPS = 25.0
 
@@ -52,6 +53,14 @@ class MediaInfo:
     audio_codec: str | None
     audio_channels: int | None
     audio_sample_rate: int | None
+    color_transfer: str | None = None  # smpte2084 (PQ) or arib-std-b67 (HLG): HDR
+    color_primaries: str | None = None
+    color_space: str | None = None
+
+    @property
+    def hdr(self) -> bool:
+        """High dynamic range (HDR10/Dolby Vision PQ, or HLG as phones record by default)."""
+        return self.color_transfer in HDR_TRANSFERS
 
     @property
     def has_audio(self) -> bool:
@@ -148,6 +157,9 @@ def probe(src: Path, workdir: Path, limits: MediaLimits) -> MediaInfo:
         audio_codec=audio.get("codec_name") if audio else None,
         audio_channels=int(audio["channels"]) if audio and audio.get("channels") else None,
         audio_sample_rate=int(audio["sample_rate"]) if audio and audio.get("sample_rate") else None,
+        color_transfer=video.get("color_transfer"),
+        color_primaries=video.get("color_primaries"),
+        color_space=video.get("color_space"),
     )
 
 

@@ -94,6 +94,7 @@ def _remux_blocker(info: MediaInfo) -> str:
         ]
     checks += [
         (not info.interlaced, "interlaced video"),
+        (not info.hdr, f"HDR video ({info.color_transfer})"),
         (info.fps <= MAX_REMUX_FPS, f"{info.fps:g} fps"),
         (abs(info.sar - 1.0) < 0.01, "non-square pixels"),
         (w <= box_w and h <= box_h, f"{round(w)}x{round(h)} larger than {box_w}x{box_h}"),
@@ -145,6 +146,7 @@ def transcode_plan(info: MediaInfo, reason: str, *, letterbox: bool = False) -> 
         ]
     else:
         filters.append(("scale", {"w": out_w, "h": out_h}))
+    filters += tonemap_filters(info)
     filters.append(("setsar", {"sar": 1}))
     return RenditionPlan(
         mode="transcode",
@@ -157,6 +159,26 @@ def transcode_plan(info: MediaInfo, reason: str, *, letterbox: bool = False) -> 
         audio_channels=_audio_channels(info),
         audio_rate=_audio_rate(info),
     )
+
+
+def tonemap_filters(info: MediaInfo) -> list[tuple[str, dict[str, Any]]]:
+    """HDR (PQ or HLG, BT.2020) to SDR BT.709, so reviewers and the analysers see normal contrast and
+    colour rather than a flat, washed-out picture; nothing for SDR. Runs after downscaling (cheap)."""
+    if not info.hdr:
+        return []
+    source = {
+        "tin": info.color_transfer,
+        "pin": info.color_primaries if info.color_primaries in ("bt2020", "bt709") else "bt2020",
+        "min": info.color_space if info.color_space in ("bt2020nc", "bt709") else "bt2020nc",
+    }
+    return [
+        ("zscale", {**source, "t": "linear", "npl": 100}),
+        ("format", {"pix_fmts": "gbrpf32le"}),
+        ("zscale", {"p": "bt709"}),
+        ("tonemap", {"tonemap": "hable", "desat": 0}),
+        ("zscale", {"t": "bt709", "m": "bt709", "r": "tv"}),
+        ("format", {"pix_fmts": "yuv420p"}),
+    ]
 
 
 def _audio_channels(info: MediaInfo) -> int:

@@ -9,6 +9,7 @@ import random
 import subprocess
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -271,6 +272,42 @@ def test_picture_size_change_mid_stream_is_transcoded_letterboxed(tmp_path, job_
 def test_constant_size_stream_is_still_remuxed(camcorder_ts, job_dir, small_limits):
     out, _ = run(camcorder_ts, job_dir, small_limits)
     assert out.plan.mode == "remux"
+
+
+def _as_hdr(src: Path, dst: Path, transfer: str) -> Path:
+    """A real clip re-encoded as a phone's HDR video: 10-bit HEVC, BT.2020, PQ or HLG."""
+    ffmpeg(
+        "-i", str(src), "-vf",
+        f"zscale=tin=bt709:min=bt709:pin=bt709:t={transfer}:m=bt2020nc:p=bt2020:npl=203,format=yuv420p10le",
+        "-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error",
+        "-color_primaries", "bt2020", "-color_trc", transfer, "-colorspace", "bt2020nc", "-tag:v", "hvc1",
+        "-c:a", "copy", str(dst),
+    )  # fmt: skip
+    return dst
+
+
+def _saturation(frames: list[Frame]) -> float:
+    return float(np.mean([cv2.cvtColor(f.image, cv2.COLOR_BGR2HSV)[..., 1].mean() for f in frames]))
+
+
+@pytest.mark.parametrize("transfer", ["smpte2084", "arib-std-b67"])
+def test_hdr_phone_video_is_tone_mapped_for_review_and_analysis(tmp_path, job_dir, small_limits, transfer):
+    """Without tone mapping an HDR picture reaches reviewers and the face detector flat and grey."""
+    sdr_src = CLIPS / "short_hamilton_clip.mp4"
+    hdr_src = _as_hdr(sdr_src, tmp_path / "hdr.mp4", transfer)
+    (tmp_path / "sdr-job").mkdir()
+    _, sdr_frames = run(sdr_src, tmp_path / "sdr-job", small_limits)
+    out, frames = run(hdr_src, job_dir, small_limits)
+    assert out.info.hdr and out.plan.mode == "transcode" and "HDR" in out.plan.reason
+    video = ffprobe_json(out.rendition.path, "-show_streams")["streams"][0]
+    assert (video["pix_fmt"], video.get("color_transfer")) == ("yuv420p", "bt709")
+    # measured: tone-mapped 1.05-1.07 of the SDR original's saturation; untouched 0.76 (PQ), 0.82 (HLG)
+    assert 0.9 < _saturation(frames) / _saturation(sdr_frames) < 1.2
+    sdr_by_t = {round(f.t): f.image for f in sdr_frames}
+    diffs = [
+        np.abs(f.image.astype(int) - sdr_by_t[round(f.t)]).mean() for f in frames if round(f.t) in sdr_by_t
+    ]
+    assert len(diffs) >= 5 and np.median(diffs) < 6.5  # tone-mapped 4.8-4.9; untouched PQ 8.0
 
 
 def test_stage_versions_record_the_changed_outputs():

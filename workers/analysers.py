@@ -12,6 +12,7 @@ from sqlmodel import Session
 from core.enrolment import load_gallery
 from core.settings import Settings
 from models.tables import Submission
+from pipeline.decode import FRAMES_VERSION
 from pipeline.dedup import AudioFingerprinter, VisualFingerprinter
 from pipeline.frames import FrameConsumer, Subsampled
 from pipeline.keyframes import KeyframeAnalyser, KeyframeParams
@@ -44,13 +45,14 @@ class AnalyserPlan:
         gallery = [self.teacher_id, *(e.tobytes() for e in self.teacher_encodings)]
         for other in sorted(self.colleagues):
             gallery += [other, *(e.tobytes() for e in self.colleagues[other])]
-        sampling = [self.analysis_fps, self.stride]
+        sampling = [FRAMES_VERSION, self.analysis_fps, self.stride]
         presence = f"{PresenceAnalyser.version}-{_digest(*gallery, asdict(self.presence_policy), sampling)}"
         keyframes = f"{KeyframeAnalyser.version}-{_digest(asdict(self.keyframe_params), sampling)}"
+        visual = f"{VisualFingerprinter.version}-{_digest(FRAMES_VERSION, self.analysis_fps)}"
         return {
             PresenceAnalyser.stage: presence,
             KeyframeAnalyser.stage: keyframes,
-            VisualFingerprinter.stage: f"{VisualFingerprinter.version}-{_digest(self.analysis_fps)}",
+            VisualFingerprinter.stage: visual,
             AudioFingerprinter.stage: AudioFingerprinter.version,
         }
 
