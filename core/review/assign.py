@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
@@ -179,6 +180,34 @@ def choose_reviewer(
     return min(eligible, key=lambda r: (load[r.user_id], stable_unit(seed, sub.id, r.user_id), r.user_id))
 
 
+def _give_each(
+    subs: list[tuple[Evidence, str]],
+    pool_for: Callable[[Evidence], list[Reviewer]],
+    kind: ReviewKind,
+    level: ReviewLevel,
+    *,
+    seen: dict[str, set[str]],
+    load: Counter[str],
+    seed: int,
+) -> tuple[list[tuple[Evidence, str, str]], list[dict[str, str | None]]]:
+    """One reviewer for each ``(submission, reason)`` from its pool (``choose_reviewer``, never anyone
+    who already reviewed it), counting each pick into ``load``; returns ``(made, shortfalls)``."""
+    made, shortfalls = [], []
+    for sub, reason in subs:
+        reviewer = choose_reviewer(
+            pool_for(sub), sub, kind, level, exclude=seen.get(sub.id, set()), load=load, seed=seed
+        )
+        if reviewer is None:
+            recused = recused_unit(sub.school, level)
+            shortfalls.append(
+                {"submission_id": sub.id, "level": level.value, "school": sub.school, "recused_unit": recused}
+            )
+            continue
+        load[reviewer.user_id] += 1
+        made.append((sub, reviewer.user_id, reason))
+    return made, shortfalls
+
+
 def assign_school_review(session: Session, *, region: str, origin: Origin, seed: int | None = None) -> Drawn:
     """100% school review: give every screened submission of the region (a school, or every school
     of a larger unit) not yet under school review to one reviewer of its own school (an active
@@ -200,23 +229,15 @@ def assign_school_review(session: Session, *, region: str, origin: Origin, seed:
         school = unit_of(r.region, ReviewLevel.school)
         if school is not None and regions.contains(region, school):
             by_school.setdefault(school, []).append(r)
-    load = queries.open_load(session)
-    made, shortfalls = [], []
-    for sub in todo:
-        reviewer = choose_reviewer(
-            by_school.get(sub.school or "", []),
-            sub,
-            ReviewKind.school,
-            ReviewLevel.school,
-            exclude=seen.get(sub.id, set()),
-            load=load,
-            seed=seed,
-        )
-        if reviewer is None:
-            shortfalls.append({"submission_id": sub.id, "level": "school", "school": sub.school})
-            continue
-        load[reviewer.user_id] += 1
-        made.append((sub, reviewer.user_id, "school"))
+    made, shortfalls = _give_each(
+        [(sub, "school") for sub in todo],
+        lambda sub: by_school.get(sub.school or "", []),
+        ReviewKind.school,
+        ReviewLevel.school,
+        seen=seen,
+        load=queries.open_load(session),
+        seed=seed,
+    )
     if shortfalls:
         raise NoEligibleReviewer(
             f"{len(shortfalls)} submission(s) have no eligible reviewer in their own school", shortfalls
@@ -272,24 +293,15 @@ def draw_spot_check(
     picks = draw_sample(candidates, rate, seed, flagged_factor)
     by_id = {sub.id: sub for sub, _ in population}
     pool = queries.expert_reviewers(session)
-    load = queries.open_load(session)
-    made, shortfalls = [], []
-    for pick in picks:
-        sub = by_id[pick.id]
-        reviewer = choose_reviewer(
-            pool, sub, kind, review_level, exclude=seen.get(sub.id, set()), load=load, seed=seed
-        )
-        if reviewer is None:
-            shortfalls.append(
-                {
-                    "submission_id": sub.id,
-                    "level": level.value,
-                    "recused_unit": recused_unit(sub.school, review_level),
-                }
-            )
-            continue
-        load[reviewer.user_id] += 1
-        made.append((sub, reviewer.user_id, pick.reason))
+    made, shortfalls = _give_each(
+        [(by_id[pick.id], pick.reason) for pick in picks],
+        lambda _: pool,
+        kind,
+        review_level,
+        seen=seen,
+        load=queries.open_load(session),
+        seed=seed,
+    )
     if shortfalls:
         raise NoEligibleReviewer(
             f"{len(shortfalls)} sampled submission(s) have no eligible {level.value} reviewer", shortfalls
