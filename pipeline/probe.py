@@ -28,6 +28,8 @@ MAX_SANE_FPS = 240.0
 HDR_TRANSFERS = frozenset({"smpte2084", "arib-std-b67"})
 FPS_SCAN_S = 10  # seconds of packets read when the header's frame rate is missing or implausible
 FALLBACK_FPS = 25.0
+JOINABLE_DEMUXERS = frozenset({"mpegts", "mpeg"})  # parts of these are often joined byte for byte
+TS_JUMP_BACK_S, TS_JUMP_AHEAD_S = 0.1, 10.0  # where ffmpeg treats a timestamp jump as a new part
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class MediaInfo:
     audio_codec: str | None
     audio_channels: int | None
     audio_sample_rate: int | None
+    parts: int = 1  # stretches of continuous timestamps (a transport stream joined from recordings)
     color_transfer: str | None = None  # smpte2084 (PQ) or arib-std-b67 (HLG): HDR
     color_primaries: str | None = None
     color_space: str | None = None
@@ -130,8 +133,9 @@ def probe(src: Path, workdir: Path, limits: MediaLimits) -> MediaInfo:
     width, height = (coded_h, coded_w) if rotation in (90, 270) else (coded_w, coded_h)
     audio = _first(streams, "audio")
     duration = _duration(fmt, video, sniffed.demuxer)
-    if duration is None:
-        duration = _scan_duration(src, workdir, limits, sniffed.demuxer, video["index"], conf)
+    parts = 1
+    if duration is None or sniffed.demuxer in JOINABLE_DEMUXERS:
+        duration, parts = _scan_duration(src, workdir, limits, sniffed.demuxer, video["index"], conf)
     fps = _fps(video, duration)
     if fps is None:
         fps = _measured_fps(src, workdir, limits, sniffed.demuxer, video["index"], conf)
@@ -157,6 +161,7 @@ def probe(src: Path, workdir: Path, limits: MediaLimits) -> MediaInfo:
         audio_codec=audio.get("codec_name") if audio else None,
         audio_channels=int(audio["channels"]) if audio and audio.get("channels") else None,
         audio_sample_rate=int(audio["sample_rate"]) if audio and audio.get("sample_rate") else None,
+        parts=parts,
         color_transfer=video.get("color_transfer"),
         color_primaries=video.get("color_primaries"),
         color_space=video.get("color_space"),
@@ -260,40 +265,67 @@ def _duration(fmt: dict[str, Any], video: dict[str, Any], demuxer: str) -> float
     return total
 
 
+@dataclass(frozen=True)
+class _Packet:
+    dts: float
+    pts: float
+    duration: float
+
+
 def _packet_times(
     src: Path, workdir: Path, limits: MediaLimits, demuxer: str, index: int, conf: Confinement, interval: str
-) -> list[tuple[float, float]]:
-    """(pts, duration) of the video packets in ``interval`` (``-read_intervals`` syntax; demux only,
-    no decode); packets without a timestamp are left out."""
+) -> list[_Packet]:
+    """The video packets in ``interval`` (``-read_intervals`` syntax, "" for all; demux only, no
+    decode), in file order; packets without a presentation timestamp are left out."""
     argv = [*FFPROBE_ARGS, "-v", "error", *ffprobe_args(demuxer, limits)]
-    argv += ["-select_streams", str(index), "-show_entries", "packet=pts_time,duration_time"]
+    argv += ["-select_streams", str(index), "-show_entries", "packet=pts_time,dts_time,duration_time"]
     if interval:
         argv += ["-read_intervals", interval]
-    argv += ["-of", "csv=p=0", input_url(src)]
+    argv += ["-of", "compact=p=0", input_url(src)]
     _, out, _ = run(argv, workdir, conf)
-    times = []
+    packets = []
     for line in out.decode("ascii", "replace").splitlines():
-        parts = line.split(",")
-        pts = _float(parts[0]) if parts[0] not in ("", "N/A") else None
-        if pts is None and parts[0].strip() in ("0", "0.000000"):
+        fields = dict(item.split("=", 1) for item in line.split("|") if "=" in item)
+        pts = _float(fields.get("pts_time"))
+        if pts is None and fields.get("pts_time", "").strip() in ("0", "0.000000"):
             pts = 0.0
         if pts is not None:
-            times.append((pts, (_float(parts[1]) if len(parts) > 1 else None) or 0.0))
-    return times
+            dts = _float(fields.get("dts_time"))
+            packets.append(
+                _Packet(pts if dts is None else dts, pts, _float(fields.get("duration_time")) or 0.0)
+            )
+    return packets
+
+
+def _timeline_spans(packets: list[_Packet]) -> list[tuple[float, float]]:
+    """(start, end) of each stretch of continuous timestamps. A stream joined from recordings (parts
+    copied together, a recorder restarted) jumps back or far ahead where a part begins; ffmpeg plays
+    the parts one after another, so the video lasts the sum of the spans."""
+    spans: list[tuple[float, float]] = []
+    first = last = prev = None
+    for p in packets:
+        if prev is not None and (p.dts < prev - TS_JUMP_BACK_S or p.dts > prev + TS_JUMP_AHEAD_S):
+            spans.append((first, last))
+            first = last = None
+        first = p.pts if first is None else min(first, p.pts)
+        last = p.pts + p.duration if last is None else max(last, p.pts + p.duration)
+        prev = p.dts
+    if first is not None:
+        spans.append((first, last))
+    return spans
 
 
 def _scan_duration(
     src: Path, workdir: Path, limits: MediaLimits, demuxer: str, index: int, conf: Confinement
-) -> float:
-    """Duration of a file without a duration header (e.g. a browser MediaRecorder WebM): read the
-    video packet timestamps. A file whose timestamps say nothing is corrupt."""
-    times = _packet_times(src, workdir, limits, demuxer, index, conf, "")
-    if not times:
+) -> tuple[float, int]:
+    """(duration, parts) from the video packet timestamps: for a file without a duration header
+    (e.g. a browser MediaRecorder WebM), and for a transport/program stream, whose header duration
+    covers only the last part when parts were joined. A file whose timestamps say nothing is corrupt."""
+    spans = _timeline_spans(_packet_times(src, workdir, limits, demuxer, index, conf, ""))
+    total = sum(end - start for start, end in spans)
+    if total <= 0:
         raise MediaError("corrupt", "the duration of the video cannot be determined")
-    first, last = min(t for t, _ in times), max(t + d for t, d in times)
-    if last - first <= 0:
-        raise MediaError("corrupt", "the duration of the video cannot be determined")
-    return round(last - first, 3)
+    return round(total, 3), len(spans)
 
 
 def _measured_fps(
@@ -302,7 +334,8 @@ def _measured_fps(
     """Frame rate from the packet timestamps of the first ``FPS_SCAN_S`` seconds, for files whose
     header gives none or an implausible one (it may be real: a hostile 1000 fps file); 25 when the
     timestamps say nothing either."""
-    pts = sorted({t for t, _ in _packet_times(src, workdir, limits, demuxer, index, conf, f"%+{FPS_SCAN_S}")})
+    packets = _packet_times(src, workdir, limits, demuxer, index, conf, f"%+{FPS_SCAN_S}")
+    pts = sorted({p.pts for p in packets})
     if len(pts) < 2 or pts[-1] <= pts[0]:
         return FALLBACK_FPS
     return round((len(pts) - 1) / (pts[-1] - pts[0]), 3)

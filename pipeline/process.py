@@ -54,6 +54,14 @@ def media_report(info: MediaInfo) -> dict[str, Any]:
     }
 
 
+def _joined(info: MediaInfo) -> list[str]:
+    """A warning for reviewers when the file is several recordings joined (each part is screened, but
+    a joined file may also splice in footage from elsewhere)."""
+    if info.parts <= 1:
+        return []
+    return [f"joined from {info.parts} recordings (timestamps restart): screened as one, part after part"]
+
+
 def process_media(
     src: Path,
     workdir: Path,
@@ -66,12 +74,14 @@ def process_media(
     t0 = time.perf_counter()
     info = validate(src, workdir, limits)
     plan = plan_rendition(info)
-    if plan.mode == "remux" and len(keyframe_sizes(src, workdir, limits, info)) > 1:
+    if plan.mode == "remux" and info.parts > 1:  # an mp4 cannot take timestamps that restart
+        plan = transcode_plan(info, f"joined from {info.parts} recordings")
+    elif plan.mode == "remux" and len(keyframe_sizes(src, workdir, limits, info)) > 1:
         plan = transcode_plan(info, "the picture size changes mid-stream", letterbox=True)
     validate_s = time.perf_counter() - t0
     result: DecodeResult = decode_once(src, info, plan, workdir, limits, consumers, progress)
     return MediaOutcome(
-        media={**media_report(info), "warnings": result.warnings},
+        media={**media_report(info), "warnings": _joined(info) + result.warnings},
         info=info,
         plan=result.plan,
         rendition=result.rendition,

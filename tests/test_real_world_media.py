@@ -310,6 +310,36 @@ def test_hdr_phone_video_is_tone_mapped_for_review_and_analysis(tmp_path, job_di
     assert len(diffs) >= 5 and np.median(diffs) < 6.5  # tone-mapped 4.8-4.9; untouched PQ 8.0
 
 
+@pytest.mark.parametrize(
+    ("name", "codecs"),
+    [("lesson.ts", ("libx264", "aac")), ("lesson.vob", ("mpeg2video", "mp2"))],
+)
+def test_recordings_joined_byte_for_byte_are_screened_whole(tmp_path, job_dir, small_limits, name, codecs):
+    """``copy /b part1.ts+part2.ts``: the second part's timestamps start again. The header's duration
+    covers one part; the whole file is screened, part after part, and reviewers are told."""
+    parts = []
+    for i, source in enumerate(("testsrc2", "smptebars")):
+        parts.append(
+            make_video(
+                tmp_path / f"{i}{Path(name).suffix}",
+                seconds=6,
+                vcodec=codecs[0],
+                acodec=codecs[1],
+                source=source,
+            )
+        )
+    src = tmp_path / name
+    src.write_bytes(b"".join(p.read_bytes() for p in parts))
+    out, frames = run(src, job_dir, small_limits)
+    assert out.info.parts == 2 and out.media["duration_s"] == pytest.approx(12, abs=0.3)
+    assert out.media["warnings"][0].startswith("joined from 2 recordings")
+    assert len(frames) == pytest.approx(12, abs=1.01)
+    rendition = ffprobe_json(out.rendition.path, "-show_format")["format"]
+    assert float(rendition["duration"]) == pytest.approx(12, abs=0.5)
+    # the second part is there: SMPTE bars (grey top-left bar) rather than the test pattern
+    assert frames[-1].image[:20, :20].std() < 10 and frames[0].image[:20, :20].std() > 10
+
+
 def test_stage_versions_record_the_changed_outputs():
     assert STAGE_VERSIONS == {"validate": "4", "rendition": "4"}
 
