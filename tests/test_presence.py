@@ -21,6 +21,7 @@ from pipeline.presence.flatness import face_patches, measure_flatness
 from pipeline.presence.liveness import Stillness, StillnessMeter
 from pipeline.presence.models import face_models
 from pipeline.presence.scoring import Gallery, TrackIdentity, identify_track, match_face
+from pipeline.presence.small_faces import FrameSample
 from pipeline.presence.tracking import Observation, Track
 from pipeline.presence.verdict import JudgedTrack, decide
 from pipeline.process import process_media
@@ -148,6 +149,33 @@ def test_slides_only_has_no_face(lessons, tmp_path):
     assert report["verdict"] == "invalid_no_face"
     assert report["tracks"]["total"] == 0 and report["teacher_seconds"] == 0
     assert report["work"]["full"] <= 5  # slide changes trigger scans, unchanged samples do not
+    small = report["small_faces"]  # the finer last look found nothing either
+    assert small["frames"] >= 6 and small["with_faces"] == 0
+
+
+def test_teacher_too_far_away_to_track_goes_to_review_not_invalid(lessons, tmp_path):
+    """A wide shot from the back of a classroom: in 1080p the teacher's face is 36 px (24 px in the
+    analysed frame), below what the tracker looks for. The finer look over sampled frames sees it, so
+    a person decides instead of the video being called faceless."""
+    lesson = Lesson(20, width=1920, height=1080, fps=5, appearances=(Appearance(OBAMA_2, 2, 18, face_px=36),))
+    report = analyse(lessons("far", lesson), tmp_path)
+    assert report["verdict"] == "needs_review"
+    assert report["tracks"]["total"] == 0
+    small = report["small_faces"]
+    assert small["with_faces"] >= 2 and 18 <= small["face_px"] <= 32
+    assert any("too small to identify" in r for r in report["reasons"])
+    assert len(report["reasons_zh"]) == len(report["reasons"])
+
+
+def test_frame_sample_stays_bounded_and_spread_over_the_video():
+    sample = FrameSample(capacity=8)
+    for i in range(1000):
+        sample.offer(float(i), np.full((4, 4, 3), i % 256, np.uint8))
+    times = [t for t, _ in sample.frames]
+    assert 4 <= len(times) <= 8
+    assert times[0] == 0 and times[-1] >= 1000 - 1000 / 4  # reaches into the last quarter
+    gaps = np.diff(times)
+    assert gaps.min() == gaps.max()  # evenly spaced
 
 
 def test_another_person_is_invalid_other_person(lessons, tmp_path):

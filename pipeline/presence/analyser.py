@@ -12,6 +12,7 @@ from pipeline.presence.flatness import Flatness, face_patches, measure_flatness
 from pipeline.presence.models import model_versions
 from pipeline.presence.policy import PresencePolicy
 from pipeline.presence.scoring import Gallery, TrackIdentity, identify_track
+from pipeline.presence.small_faces import FrameSample, SmallFaces, find_small_faces
 from pipeline.presence.tracking import FaceTracker, Track, TrackingConfig
 from pipeline.presence.verdict import JudgedTrack, decide, not_checked
 
@@ -24,7 +25,7 @@ class PresenceAnalyser:
     face work at all and reports ``not_checked``."""
 
     stage = "presence"
-    version = "2"
+    version = "3"
 
     def __init__(
         self,
@@ -44,6 +45,7 @@ class PresenceAnalyser:
         self._first_t: float | None = None
         self._last_t: float | None = None
         self._samples = 0
+        self._sample = FrameSample(self.policy.small_face_frames)
 
     def process(self, frame: Frame) -> None:
         if self._first_t is None:
@@ -52,19 +54,22 @@ class PresenceAnalyser:
         self._samples += 1
         if self._checking:
             self._judge(self._tracker.update(frame.t, frame.image))
+            self._sample.offer(frame.t, frame.image)
 
     def finish(self, ctx: FinishContext) -> StageOutput:
         interval = self._interval()
         duration = (
             ctx.duration_s if ctx.duration_s and ctx.duration_s > 0 else (self._last_t or 0.0) + interval
         )
+        small: SmallFaces | None = None
         if not self._checking:
             decision = not_checked(self.teacher_id)
             tracks: list[JudgedTrack] = []
         else:
             self._judge(self._tracker.close_all())
             tracks = [self._finalise(*judged, interval, duration) for judged in self._judged]
-            decision = decide(tracks, duration, self.policy)
+            small = self._small_faces() if not tracks else None
+            decision = decide(tracks, duration, self.policy, small)
         data: dict[str, Any] = {
             "verdict": decision.verdict,
             "teacher_id": self.teacher_id,
@@ -76,6 +81,7 @@ class PresenceAnalyser:
             "tracks": _track_summary(tracks),
             "reasons": decision.reasons,
             "reasons_zh": decision.reasons_zh,
+            "small_faces": small.as_dict() if small else None,
             "thresholds": {**self.policy.as_dict(), "tracking": asdict(self.tracking)},
             "models": model_versions(),
             "work": {
@@ -86,6 +92,13 @@ class PresenceAnalyser:
             },
         }
         return StageOutput(data=data)
+
+    def _small_faces(self) -> SmallFaces:
+        """With no face tracked at all: look again, finer, at frames sampled over the whole video."""
+        p = self.policy
+        found = find_small_faces(self._sample, p.small_face_px, p.small_face_score)
+        self._sample.frames.clear()
+        return found
 
     def _judge(self, closed: list[Track]) -> None:
         """Encode and judge tracks as they end (their face crops are dropped then); a track that may

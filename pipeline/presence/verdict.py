@@ -8,6 +8,7 @@ from pipeline.presence.flatness import Flatness
 from pipeline.presence.liveness import Stillness
 from pipeline.presence.policy import PresencePolicy
 from pipeline.presence.scoring import TrackIdentity
+from pipeline.presence.small_faces import SmallFaces
 
 VALID = "valid"
 INVALID_NO_FACE = "invalid_no_face"
@@ -68,9 +69,12 @@ def not_checked(teacher_id: str | None) -> Decision:
     return d
 
 
-def decide(tracks: list[JudgedTrack], duration_s: float, policy: PresencePolicy) -> Decision:
+def decide(
+    tracks: list[JudgedTrack], duration_s: float, policy: PresencePolicy, small: SmallFaces | None = None
+) -> Decision:
     """Apply the policy: the teacher confirmed long enough on live tracks (not pictures) is valid;
-    doubt that could change the outcome goes to review; only confident answers are invalid."""
+    doubt that could change the outcome goes to review; only confident answers are invalid. With no
+    track, faces too small to track (``small``) send the video to review rather than invalid."""
     required = policy.required_seconds(duration_s)
     live = [t for t in tracks if not t.picture]
     teacher = [t for t in live if t.label == "teacher"]
@@ -86,6 +90,15 @@ def decide(tracks: list[JudgedTrack], duration_s: float, policy: PresencePolicy)
     pct = 100 * teacher_s / duration_s if duration_s > 0 else 0.0
 
     if not tracks:
+        if small is not None and small.with_faces >= policy.small_face_min_frames:
+            d.say(
+                f"Faces too small to identify (about {small.face_px:.0f} px wide) were seen in "
+                f"{small.with_faces} of {small.frames} frames sampled over the video: a reviewer must "
+                "check whether the teacher is among them.",
+                f"在均匀抽取的 {small.frames} 帧中有 {small.with_faces} 帧出现了过小而无法识别的人脸"
+                f"（约 {small.face_px:.0f} 像素宽），需人工核查其中是否有教师本人。",
+            )
+            return d
         d.verdict = INVALID_NO_FACE
         d.say("No face was found in the video.", "视频中未检测到人脸。")
         return d
