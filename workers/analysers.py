@@ -38,6 +38,7 @@ class AnalyserPlan:
     keyframe_params: KeyframeParams = field(default_factory=KeyframeParams)
     stride: int = 1  # presence and keyframes see every stride-th frame of the stream
     analysis_fps: float = 1.0
+    analysis_max_side: int = 1920
 
     def versions(self) -> dict[str, str]:
         """Stage versions of the analysers; the inputs that change a result (the enrolled gallery,
@@ -45,10 +46,11 @@ class AnalyserPlan:
         gallery = [self.teacher_id, *(e.tobytes() for e in self.teacher_encodings)]
         for other in sorted(self.colleagues):
             gallery += [other, *(e.tobytes() for e in self.colleagues[other])]
-        sampling = [FRAMES_VERSION, self.analysis_fps, self.stride]
+        frames = [FRAMES_VERSION, self.analysis_fps, self.analysis_max_side]
+        sampling = [*frames, self.stride]
         presence = f"{PresenceAnalyser.version}-{_digest(*gallery, asdict(self.presence_policy), sampling)}"
         keyframes = f"{KeyframeAnalyser.version}-{_digest(asdict(self.keyframe_params), sampling)}"
-        visual = f"{VisualFingerprinter.version}-{_digest(FRAMES_VERSION, self.analysis_fps)}"
+        visual = f"{VisualFingerprinter.version}-{_digest(*frames)}"
         return {
             PresenceAnalyser.stage: presence,
             KeyframeAnalyser.stage: keyframes,
@@ -72,6 +74,7 @@ def plan_for(session: Session, submission: Submission, settings: Settings) -> An
         keyframe_params=KeyframeParams(**settings.keyframe_params),
         stride=max(1, round(settings.analysis_fps / settings.faces_fps)),
         analysis_fps=settings.analysis_fps,
+        analysis_max_side=settings.analysis_max_side,
     )
 
 
