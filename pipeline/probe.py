@@ -183,15 +183,28 @@ def _probe_error(stderr: str) -> MediaError:
 
 
 def _first(streams: list[dict[str, Any]], kind: str) -> dict[str, Any] | None:
-    """The first stream of ``kind``; cover art and thumbnails are not video."""
+    """The stream of ``kind`` to use: the first audio stream; for video the largest picture (a
+    recorder's preview or a second camera's thumbnail track may come first), then the one marked
+    default, then the first. Cover art and thumbnails are not video."""
+    found = []
     for s in streams:
         if s.get("codec_type") != kind:
             continue
         disp = s.get("disposition") or {}
         if kind == "video" and (disp.get("attached_pic") or disp.get("timed_thumbnails")):
             continue
-        return s
-    return None
+        found.append(s)
+    if not found or kind != "video":
+        return found[0] if found else None
+    ranked = [(_area(s), bool((s.get("disposition") or {}).get("default")), -i) for i, s in enumerate(found)]
+    return found[-max(ranked)[2]]
+
+
+def _area(video: dict[str, Any]) -> int:
+    try:
+        return max(0, int(video.get("width") or 0)) * max(0, int(video.get("height") or 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 def _rotation(video: dict[str, Any]) -> int:

@@ -340,6 +340,19 @@ def test_recordings_joined_byte_for_byte_are_screened_whole(tmp_path, job_dir, s
     assert frames[-1].image[:20, :20].std() < 10 and frames[0].image[:20, :20].std() > 10
 
 
+def test_the_main_picture_is_used_when_a_small_video_track_comes_first(tmp_path, job_dir, small_limits):
+    """A recorder that writes a small preview track before the lesson itself."""
+    src = tmp_path / "two.mp4"
+    ffmpeg(
+        "-f", "lavfi", "-i", "testsrc2=s=64x64:r=10:d=4", "-f", "lavfi", "-i", "smptebars=s=320x240:r=25:d=4",
+        "-map", "0", "-map", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(src),
+    )  # fmt: skip
+    out, frames = run(src, job_dir, small_limits)
+    assert (out.info.width, out.info.height, out.info.video_index) == (320, 240, 1)
+    assert (out.rendition.width, out.rendition.height) == (320, 240)
+    assert frames[0].image.shape[:2] == (240, 320)
+
+
 def test_stage_versions_record_the_changed_outputs():
     assert STAGE_VERSIONS == {"validate": "4", "rendition": "4"}
 
