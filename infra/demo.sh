@@ -12,11 +12,11 @@ teacher_args=()
 if [ -z "${VIDEO:-}" ]; then
   VIDEO="$out/sample_lesson.mp4"
   if [ ! -s "$VIDEO" ]; then
-    echo "demo: generating a 20 s sample lesson at $VIDEO"
+    echo "demo: generating a short sample lesson at $VIDEO"
     if [ -f "$shared/clips/short_hamilton_clip.mp4" ]; then
-      # 9 s of "slides" (a test pattern with a tone), then a real clip of a person speaking, as one 1080p phone file.
+      # 5 s of "slides" (a test pattern with a tone), then a real clip of a person speaking, as one 1080p phone file.
       ffmpeg -nostdin -hide_banner -loglevel error -y \
-        -f lavfi -i "testsrc2=s=1920x1080:r=25:d=9" -f lavfi -i "sine=f=440:r=48000:d=9" \
+        -f lavfi -i "testsrc2=s=1920x1080:r=25:d=5" -f lavfi -i "sine=f=440:r=48000:d=5" \
         -i "$shared/clips/short_hamilton_clip.mp4" \
         -filter_complex "[2:v]scale=1920:1080:force_original_aspect_ratio=decrease,pad=1920:1080:(ow-iw)/2:(oh-ih)/2,fps=25,setsar=1[v2];[2:a]aresample=48000,aformat=channel_layouts=stereo[a2];[1:a]aformat=channel_layouts=stereo[a1];[0:v]setsar=1[v1];[v1][a1][v2][a2]concat=n=2:v=1:a=1[v][a]" \
         -map "[v]" -map "[a]" -c:v libx264 -preset veryfast -pix_fmt yuv420p -c:a aac -b:a 128k "$VIDEO"
