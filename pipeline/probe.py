@@ -135,9 +135,11 @@ def probe(src: Path, workdir: Path, limits: MediaLimits) -> MediaInfo:
     duration = _duration(fmt, video, sniffed.demuxer)
     parts = 1
     if duration is None or sniffed.demuxer in JOINABLE_DEMUXERS:
-        scanned, spans, complete = _scan_duration(src, workdir, limits, sniffed.demuxer, video["index"], conf)
-        if complete or duration is None:  # a scan cut short (a huge file) leaves the header's word
-            duration, parts = scanned, spans
+        try:
+            duration, parts = _scan_duration(src, workdir, limits, sniffed.demuxer, video["index"], conf)
+        except MediaError as exc:  # a huge file can outlast the probe budget: the header's word stands
+            if duration is None or exc.code not in ("processing_timeout", "resource_limit"):
+                raise
     fps = _fps(video, duration)
     if fps is None:
         fps = _measured_fps(src, workdir, limits, sniffed.demuxer, video["index"], conf)
@@ -289,16 +291,15 @@ class _Packet:
 
 def _packet_times(
     src: Path, workdir: Path, limits: MediaLimits, demuxer: str, index: int, conf: Confinement, interval: str
-) -> tuple[list[_Packet], bool]:
+) -> list[_Packet]:
     """The video packets in ``interval`` (``-read_intervals`` syntax, "" for all; demux only, no
-    decode), in file order, and whether the read completed; packets without a presentation
-    timestamp are left out."""
+    decode), in file order; packets without a presentation timestamp are left out."""
     argv = [*FFPROBE_ARGS, "-v", "error", *ffprobe_args(demuxer, limits)]
     argv += ["-select_streams", str(index), "-show_entries", "packet=pts_time,dts_time,duration_time"]
     if interval:
         argv += ["-read_intervals", interval]
     argv += ["-of", "compact=p=0", input_url(src)]
-    rc, out, _ = run(argv, workdir, conf)
+    _, out, _ = run(argv, workdir, conf)
     packets = []
     for line in out.decode("ascii", "replace").splitlines():
         fields = dict(item.split("=", 1) for item in line.split("|") if "=" in item)
@@ -310,7 +311,7 @@ def _packet_times(
             packets.append(
                 _Packet(pts if dts is None else dts, pts, _float(fields.get("duration_time")) or 0.0)
             )
-    return packets, rc == 0
+    return packets
 
 
 def _timeline_spans(packets: list[_Packet]) -> list[tuple[float, float]]:
@@ -333,17 +334,15 @@ def _timeline_spans(packets: list[_Packet]) -> list[tuple[float, float]]:
 
 def _scan_duration(
     src: Path, workdir: Path, limits: MediaLimits, demuxer: str, index: int, conf: Confinement
-) -> tuple[float, int, bool]:
-    """(duration, parts, complete) from the video packet timestamps: for a file without a duration
-    header (e.g. a browser MediaRecorder WebM), and for a transport/program stream, whose header
-    duration covers only the last part when parts were joined. A file whose timestamps say nothing
-    is corrupt."""
-    packets, complete = _packet_times(src, workdir, limits, demuxer, index, conf, "")
-    spans = _timeline_spans(packets)
+) -> tuple[float, int]:
+    """(duration, parts) from the video packet timestamps: for a file without a duration header
+    (e.g. a browser MediaRecorder WebM), and for a transport/program stream, whose header duration
+    covers only the last part when parts were joined. A file whose timestamps say nothing is corrupt."""
+    spans = _timeline_spans(_packet_times(src, workdir, limits, demuxer, index, conf, ""))
     total = sum(end - start for start, end in spans)
     if total <= 0:
         raise MediaError("corrupt", "the duration of the video cannot be determined")
-    return round(total, 3), len(spans), complete
+    return round(total, 3), len(spans)
 
 
 def _measured_fps(
@@ -352,7 +351,7 @@ def _measured_fps(
     """Frame rate from the packet timestamps of the first ``FPS_SCAN_S`` seconds, for files whose
     header gives none or an implausible one (it may be real: a hostile 1000 fps file); 25 when the
     timestamps say nothing either."""
-    packets, _ = _packet_times(src, workdir, limits, demuxer, index, conf, f"%+{FPS_SCAN_S}")
+    packets = _packet_times(src, workdir, limits, demuxer, index, conf, f"%+{FPS_SCAN_S}")
     pts = sorted({p.pts for p in packets})
     if len(pts) < 2 or pts[-1] <= pts[0]:
         return FALLBACK_FPS
