@@ -25,6 +25,7 @@ from pipeline.limits import MediaLimits
 from pipeline.sniff import sniff
 
 MAX_SANE_FPS = 240.0
+MIN_SAR, MAX_SAR = 0.1, 10.0
 HDR_TRANSFERS = frozenset({"smpte2084", "arib-std-b67"})
 FPS_SCAN_S = 10  # seconds of packets read when the header's frame rate is missing or implausible
 FALLBACK_FPS = 25.0
@@ -56,6 +57,8 @@ class MediaInfo:
     audio_channels: int | None
     audio_sample_rate: int | None
     parts: int = 1  # stretches of continuous timestamps (a transport stream joined from recordings)
+    sar_ignored: bool = False  # the declared pixel aspect ratio was implausible (shown as square)
+    video_duration_s: float | None = None  # the picture's own length, when the container states it
     color_transfer: str | None = None  # smpte2084 (PQ) or arib-std-b67 (HLG): HDR
     color_primaries: str | None = None
     color_space: str | None = None
@@ -132,7 +135,7 @@ def probe(src: Path, workdir: Path, limits: MediaLimits) -> MediaInfo:
     rotation = _rotation(video)
     width, height = (coded_h, coded_w) if rotation in (90, 270) else (coded_w, coded_h)
     audio = _first(streams, "audio")
-    duration = _duration(fmt, video, sniffed.demuxer)
+    duration = _duration(fmt, video, audio, sniffed.demuxer)
     parts = 1
     if duration is None or sniffed.demuxer in JOINABLE_DEMUXERS:
         try:
@@ -154,6 +157,8 @@ def probe(src: Path, workdir: Path, limits: MediaLimits) -> MediaInfo:
         coded_height=coded_h,
         rotation=rotation,
         sar=_sar(video),
+        sar_ignored=_sar_implausible(video),
+        video_duration_s=_float(video.get("duration")),
         fps=fps,
         video_index=int(video["index"]),
         video_codec=video["codec_name"],
@@ -187,9 +192,9 @@ def _probe_error(stderr: str) -> MediaError:
 
 
 def _first(streams: list[dict[str, Any]], kind: str) -> dict[str, Any] | None:
-    """The stream of ``kind`` to use: the first audio stream; for video the largest picture (a
-    recorder's preview or a second camera's thumbnail track may come first), then the one marked
-    default, then the first. Cover art and thumbnails are not video."""
+    """The stream of ``kind`` to use: the first audio stream; for video the one players show (marked
+    default: in MP4 an enabled track), the largest picture among those (a recorder's preview track
+    may come first), then the first. Cover art and thumbnails are not video."""
     found = []
     for s in streams:
         if s.get("codec_type") != kind:
@@ -200,7 +205,7 @@ def _first(streams: list[dict[str, Any]], kind: str) -> dict[str, Any] | None:
         found.append(s)
     if not found or kind != "video":
         return found[0] if found else None
-    ranked = [(_area(s), bool((s.get("disposition") or {}).get("default")), -i) for i, s in enumerate(found)]
+    ranked = [(bool((s.get("disposition") or {}).get("default")), _area(s), -i) for i, s in enumerate(found)]
     return found[-max(ranked)[2]]
 
 
@@ -234,7 +239,13 @@ def _ratio(text: str | None) -> float | None:
 
 def _sar(video: dict[str, Any]) -> float:
     sar = _ratio(video.get("sample_aspect_ratio"))
-    return sar if sar and 0.1 <= sar <= 10 else 1.0
+    return sar if sar and MIN_SAR <= sar <= MAX_SAR else 1.0
+
+
+def _sar_implausible(video: dict[str, Any]) -> bool:
+    """A declared pixel aspect ratio no camera uses (1:100): shown as square pixels instead."""
+    sar = _ratio(video.get("sample_aspect_ratio"))
+    return bool(sar) and not MIN_SAR <= sar <= MAX_SAR
 
 
 def _fps(video: dict[str, Any], duration: float) -> float | None:
@@ -271,10 +282,18 @@ def _float(value: Any) -> float | None:
     return f if f > 0 and f == f and f != float("inf") else None
 
 
-def _duration(fmt: dict[str, Any], video: dict[str, Any], demuxer: str) -> float | None:
-    """Container duration, else the video stream's; None when neither is known. MP4/MOV and
+def _duration(
+    fmt: dict[str, Any], video: dict[str, Any], audio: dict[str, Any] | None, demuxer: str
+) -> float | None:
+    """Container duration, else the video stream's; None when neither is known. MP4/MOV: the longer
+    of its video and audio tracks, as their sample tables say (the movie header's own duration can
+    be wrong, even zero-based on a zero timescale, in a complete, playable file). MP4/MOV and
     Matroska state where the file ends, not how long it lasts: when its timestamps start late (a
     recorder's time of day, a stream saved with its own clock), the start is taken off."""
+    if demuxer == "mov":
+        tracks = [d for d in (_float(video.get("duration")), _float((audio or {}).get("duration"))) if d]
+        if tracks:
+            return max(tracks)
     total = _float(fmt.get("duration")) or _float(video.get("duration"))
     start = _float(fmt.get("start_time")) or 0.0
     if total is not None and demuxer in ("mov", "matroska") and start >= LATE_START_S and total > start:

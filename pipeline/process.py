@@ -26,6 +26,7 @@ from pipeline.validate import validate
 # (validate 3 also: a video codec with no decoder here, e.g. AVS2, is unsupported_codec, not corrupt.)
 # rendition 3: audio beyond 8 channels in no standard layout is mixed from its first two channels.
 STAGE_VERSIONS = {"validate": "4", "rendition": "4"}
+SHORT_PICTURE_SHARE = 0.5
 
 
 @dataclass
@@ -62,6 +63,16 @@ def _joined(info: MediaInfo) -> list[str]:
     return [f"joined from {info.parts} recordings (timestamps restart): screened as one, part after part"]
 
 
+def _short_picture(info: MediaInfo) -> list[str]:
+    """A warning when the picture covers under half the file (sound running on over a still frame)."""
+    video = info.video_duration_s
+    if video is None or video >= SHORT_PICTURE_SHARE * info.duration_s or info.duration_s - video < 5:
+        return []
+    return [
+        f"the picture lasts {video:.1f} s of {info.duration_s:.1f} s; the rest is sound over a still frame"
+    ]
+
+
 def process_media(
     src: Path,
     workdir: Path,
@@ -81,7 +92,7 @@ def process_media(
     validate_s = time.perf_counter() - t0
     result: DecodeResult = decode_once(src, info, plan, workdir, limits, consumers, progress)
     return MediaOutcome(
-        media={**media_report(info), "warnings": _joined(info) + result.warnings},
+        media={**media_report(info), "warnings": _joined(info) + _short_picture(info) + result.warnings},
         info=info,
         plan=result.plan,
         rendition=result.rendition,

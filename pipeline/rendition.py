@@ -97,6 +97,7 @@ def _remux_blocker(info: MediaInfo) -> str:
         (not info.hdr, f"HDR video ({info.color_transfer})"),
         (info.fps <= MAX_REMUX_FPS, f"{info.fps:g} fps"),
         (abs(info.sar - 1.0) < 0.01, "non-square pixels"),
+        (not info.sar_ignored, "implausible pixel aspect ratio"),
         (w <= box_w and h <= box_h, f"{round(w)}x{round(h)} larger than {box_w}x{box_h}"),
         (info.audio_codec in (None, "aac"), f"audio codec {info.audio_codec}"),
         (info.container in REMUX_CONTAINERS, f"{info.container} container"),

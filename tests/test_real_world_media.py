@@ -340,17 +340,62 @@ def test_recordings_joined_byte_for_byte_are_screened_whole(tmp_path, job_dir, s
     assert frames[-1].image[:20, :20].std() < 10 and frames[0].image[:20, :20].std() > 10
 
 
-def test_the_main_picture_is_used_when_a_small_video_track_comes_first(tmp_path, job_dir, small_limits):
-    """A recorder that writes a small preview track before the lesson itself."""
-    src = tmp_path / "two.mp4"
+@pytest.mark.parametrize(
+    ("dispositions", "shown"),
+    [
+        (("0", "default"), (320, 240, 1)),  # a recorder's small preview track first, the lesson marked
+        (("default", "default"), (320, 240, 1)),  # both marked: the larger picture
+        (("default", "0"), (64, 64, 0)),  # players show the marked track, so reviewers must see it too
+    ],
+)
+def test_the_video_track_players_show_is_screened(tmp_path, job_dir, small_limits, dispositions, shown):
+    src = tmp_path / "two.mkv"
     ffmpeg(
         "-f", "lavfi", "-i", "testsrc2=s=64x64:r=10:d=4", "-f", "lavfi", "-i", "smptebars=s=320x240:r=25:d=4",
-        "-map", "0", "-map", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(src),
+        "-map", "0", "-map", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+        "-disposition:v:0", dispositions[0], "-disposition:v:1", dispositions[1], str(src),
     )  # fmt: skip
     out, frames = run(src, job_dir, small_limits)
-    assert (out.info.width, out.info.height, out.info.video_index) == (320, 240, 1)
-    assert (out.rendition.width, out.rendition.height) == (320, 240)
-    assert frames[0].image.shape[:2] == (240, 320)
+    assert (out.info.width, out.info.height, out.info.video_index) == shown
+    assert (out.rendition.width, out.rendition.height) == shown[:2]
+    assert frames[0].image.shape[:2] == shown[1::-1]
+
+
+@pytest.mark.parametrize("sar", ["1/100", "100/1"])
+def test_an_implausible_pixel_aspect_ratio_is_not_kept_in_the_review_copy(
+    tmp_path, job_dir, small_limits, sar
+):
+    src = make_video(tmp_path / "sar.mp4", seconds=3, extra=("-vf", f"setsar={sar}"))
+    out, _ = run(src, job_dir, small_limits)
+    assert out.plan.mode == "transcode" and "pixel aspect" in out.plan.reason
+    video = ffprobe_json(out.rendition.path, "-show_streams")["streams"][0]
+    assert video.get("sample_aspect_ratio", "1:1") == "1:1"
+    assert (video["width"], video["height"]) == (320, 240)
+
+
+def test_sound_running_on_over_a_still_frame_is_pointed_out(tmp_path, job_dir, small_limits):
+    src = _audio_video(tmp_path / "long_audio.mp4", 3, "sine=d=30")
+    out, _ = run(src, job_dir, small_limits)
+    assert out.media["duration_s"] == pytest.approx(30, abs=0.1)
+    assert any(w.startswith("the picture lasts 3.0 s of 30.0 s") for w in out.media["warnings"])
+
+
+@pytest.mark.parametrize("declared", [3600, 0])
+def test_a_movie_header_that_misstates_the_duration_does_not_reject_a_whole_file(
+    tmp_path, job_dir, small_limits, declared
+):
+    """A complete, playable MP4 whose movie header says 1 h (or 0 s): the tracks' own sample
+    tables give the length, instead of a 'truncated, upload again' the teacher cannot act on."""
+    src = make_video(tmp_path / "ok.mp4", seconds=4)
+    data = bytearray(src.read_bytes())
+    at = data.index(b"mvhd") + 4  # version 0: version+flags, creation, modification, timescale, duration
+    timescale = int.from_bytes(data[at + 12 : at + 16], "big")
+    data[at + 16 : at + 20] = (declared * timescale).to_bytes(4, "big")
+    patched = tmp_path / "header.mp4"
+    patched.write_bytes(bytes(data))
+    out, frames = run(patched, job_dir, small_limits)
+    assert out.media["duration_s"] == pytest.approx(4, abs=0.1)
+    assert len(frames) == pytest.approx(4, abs=1.01)
 
 
 def test_stage_versions_record_the_changed_outputs():
