@@ -8,6 +8,9 @@ from pipeline.boxes import structurally_truncated
 from pipeline.errors import MediaError
 from pipeline.limits import MediaLimits
 from pipeline.probe import MediaInfo, probe
+from pipeline.sniff import sniff
+
+MISSING_BYTES = "the container says bytes are missing at the end of the file"
 
 
 def validate(src: Path, workdir: Path, limits: MediaLimits) -> MediaInfo:
@@ -18,15 +21,30 @@ def validate(src: Path, workdir: Path, limits: MediaLimits) -> MediaInfo:
         raise MediaError("empty_file")
     if size > limits.max_upload_bytes:
         raise MediaError("file_too_large", f"{size} bytes > {limits.max_upload_bytes}")
-    info = probe(src, workdir, limits)
+    try:
+        info = probe(src, workdir, limits)
+    except MediaError as exc:  # an MP4 header cut off mid-way reads as no streams or bad data
+        if exc.code in ("no_video_stream", "corrupt") and _mp4_cut(src):
+            raise MediaError("truncated", MISSING_BYTES) from exc
+        raise
     if structurally_truncated(src, info.demuxer):
-        raise MediaError("truncated", "the container says bytes are missing at the end of the file")
+        raise MediaError("truncated", MISSING_BYTES)
     check_dimensions(info.coded_width, info.coded_height, limits)
     if info.duration_s > limits.max_duration_s:
         raise MediaError("too_long", f"{info.duration_s:.1f} s > {limits.max_duration_s:.0f} s")
     if info.duration_s < limits.min_duration_s:
         raise MediaError("too_short", f"{info.duration_s:.2f} s < {limits.min_duration_s:.1f} s")
     return info
+
+
+def _mp4_cut(src: Path) -> bool:
+    """An MP4/MOV whose top-level box sizes run past the end of the file (absurd sizes in other
+    containers stay ``corrupt``: they are crafted, not cut)."""
+    try:
+        demuxer = sniff(src).demuxer
+    except MediaError:
+        return False
+    return demuxer == "mov" and structurally_truncated(src, demuxer)
 
 
 def check_dimensions(width: int, height: int, limits: MediaLimits) -> None:

@@ -77,6 +77,19 @@ def test_bytes_appended_after_the_last_box_are_not_truncation(hostile_files, job
     assert out.media["duration_s"] > 0 and out.rendition.width > 0
 
 
+@pytest.mark.parametrize(("faststart", "keep"), [(True, 100), (False, 0.99)])
+def test_a_header_cut_off_mid_way_is_truncated_not_misnamed(tmp_path, job_dir, small_limits, faststart, keep):
+    """An upload stopped inside the movie header: ffprobe sees no streams (header first) or bad data
+    (header last); the box sizes say bytes are missing, so the teacher is told to upload again."""
+    src = make_video(tmp_path / "whole.mp4", seconds=3, faststart=faststart)
+    data = src.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: keep if isinstance(keep, int) else int(len(data) * keep)])
+    with pytest.raises(MediaError) as err:
+        validate(cut, job_dir, small_limits)
+    assert err.value.code == "truncated"
+
+
 def test_ten_hour_file_is_judged_from_its_header(hostile_files, job_dir):
     src = hostile_files("ten_hours")
     assert src.stat().st_size < 10_000
