@@ -38,12 +38,7 @@ def submit_file(
     (stage results are reused); with another file it is a conflict. Only a regular file: a pipe
     or a device would block or never end (``ValueError``). A file over ``max_bytes`` is refused
     (``BlobTooLarge``, a ``file_too_large`` MediaError) before anything is copied."""
-    if not path.is_file():
-        raise ValueError(f"{path} is not a regular file")
-    if max_bytes is not None and path.stat().st_size > max_bytes:
-        raise BlobTooLarge(max_bytes)
-    with open(path, "rb") as f:
-        key, size = store.put_stream(f, max_bytes)  # the cap holds even if the file grows meanwhile
+    key, size = store_file(store, path, max_bytes)
     sub = submit_blob(
         session,
         key=key,
@@ -55,6 +50,18 @@ def submit_file(
     session.commit()
     session.refresh(sub)
     return sub
+
+
+def store_file(store: BlobStore, path: Path, max_bytes: int | None = None) -> tuple[str, int]:
+    """Store a regular file (``ValueError`` otherwise: a pipe or a device would block or never end);
+    returns ``(key, size)``. Over ``max_bytes`` it is refused (``BlobTooLarge``) before anything is
+    copied, and the cap holds even if the file grows meanwhile."""
+    if not path.is_file():
+        raise ValueError(f"{path} is not a regular file")
+    if max_bytes is not None and path.stat().st_size > max_bytes:
+        raise BlobTooLarge(max_bytes)
+    with open(path, "rb") as f:
+        return store.put_stream(f, max_bytes)
 
 
 def submit_blob(

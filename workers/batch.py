@@ -15,8 +15,8 @@ from sqlmodel import Session, col, select
 
 from core.db import session_scope
 from core.settings import Settings
-from core.storage import BlobStore, BlobTooLarge
-from core.submissions import submit_blob
+from core.storage import BlobStore
+from core.submissions import store_file, submit_blob
 from models.tables import Submission, SubmissionStatus
 from pipeline.errors import MediaError
 from workers import queue
@@ -96,13 +96,7 @@ def ingest(
 def _ingest_one(
     engine: Engine, store: BlobStore, path: Path, teacher_id: str | None, max_bytes: int | None
 ) -> str:
-    if not path.is_file():
-        raise ValueError("not a regular file")
-    size = path.stat().st_size
-    if max_bytes is not None and size > max_bytes:
-        raise BlobTooLarge(max_bytes)
-    with open(path, "rb") as f:
-        key, size = store.put_stream(f, max_bytes)
+    key, size = store_file(store, path, max_bytes)
     sub_id = archive_submission_id(path, key, teacher_id)
     with Session(engine) as session:
         if session.get(Submission, sub_id) is None:
