@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.bench_presence import ours  # noqa: E402
 from pipeline.enrolment_photo import encode_enrolment_photo  # noqa: E402
-from pipeline.frames import FinishContext  # noqa: E402
 from pipeline.limits import MediaLimits  # noqa: E402
-from pipeline.presence import PresenceAnalyser  # noqa: E402
 from pipeline.process import iter_frames  # noqa: E402
 from tests.synth_lessons import FACES, Appearance, Lesson, render_lesson  # noqa: E402
 
@@ -29,15 +27,6 @@ FACE_WIDTHS = (20, 36, 48, 60, 72)
 SIDES = (1280, 1920)
 REFS = [FACES / "obama/ref1.jpg", FACES / "obama/ref2.jpg"]
 ON_VIDEO = FACES / "obama/probe2.jpg"
-
-
-def run(frames: list, refs: list, workdir: Path) -> tuple[dict, float]:
-    analyser = PresenceAnalyser("T", refs, {})
-    t0 = time.process_time()
-    for frame in frames:
-        analyser.process(frame)
-    data = analyser.finish(FinishContext(workdir=workdir, duration_s=SECONDS, audio_path=None)).data
-    return data, time.process_time() - t0
 
 
 def main() -> None:
@@ -58,7 +47,7 @@ def main() -> None:
             job = root / f"job_{px}_{side}"
             job.mkdir()
             frames = list(iter_frames(video, job, MediaLimits(analysis_max_side=side)))
-            data, cpu = run(frames, refs, job)
+            data, cpu = ours(frames, SECONDS, refs, job)
             per_min = cpu / (SECONDS / 60)
             costs.append(per_min)
             cells.append(
