@@ -11,8 +11,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
-from api.auth import ADMIN_DEPTH, InvalidCredentials, Principal, authenticate
 from api.errors import ApiError
+from core.accounts import ADMIN_DEPTH, InvalidCredentials, Principal, authenticate
 from core.settings import Settings
 from core.storage import BlobStore
 from models.accounts import Role

@@ -15,10 +15,10 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlmodel import Session, func, select
+from sqlmodel import Session
 
-from models.outbox import WebhookDelivery
-from models.tables import Job
+from core import jobs as job_queue
+from core import webhooks
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 log = structlog.get_logger("evidence.api")
@@ -105,13 +105,10 @@ class _QueueCollector(Collector):
         )
         try:
             with Session(self.engine) as session:
-                for status, n in session.exec(select(Job.status, func.count()).group_by(Job.status)).all():
-                    jobs.add_metric([str(status)], n)
-                rows = session.exec(
-                    select(WebhookDelivery.status, func.count()).group_by(WebhookDelivery.status)
-                ).all()
-                for status, n in rows:
-                    deliveries.add_metric([str(status)], n)
+                for status, n in job_queue.counts_by_status(session).items():
+                    jobs.add_metric([status], n)
+                for status, n in webhooks.counts_by_status(session).items():
+                    deliveries.add_metric([status], n)
         except sa.exc.SQLAlchemyError:
             log.warning("metrics: database unavailable")
         yield jobs

@@ -27,14 +27,14 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from api.auth import create_user, issue_token  # noqa: E402
-from api.outbox import submission_changed  # noqa: E402
+from core.accounts import create_user, issue_token  # noqa: E402
 from core.db import init_db, make_engine, session_scope  # noqa: E402
+from core.outbox import submission_changed  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.storage import open_blob_store  # noqa: E402
 from models.accounts import Role  # noqa: E402
-from models.submission_meta import SubmissionMeta  # noqa: E402
-from models.tables import Submission, SubmissionStatus, Teacher  # noqa: E402
+from models.submissions import Submission, SubmissionMeta, SubmissionStatus  # noqa: E402
+from models.teachers import Teacher  # noqa: E402
 
 USERS = 20
 PHASE_S = float(os.environ.get("BENCH_API_SECONDS", "15"))

@@ -9,14 +9,14 @@ from typing import Annotated
 import typer
 from sqlmodel import Session, select
 
-from api.audit import Origin, record
 from cli import exit_codes
 from cli.console import err
 from cli.context import backends, regular_file, screen_now
+from core import duplicates
+from core.audit import Origin, record
 from core.submissions import submit_file
 from models.dedup import AllowlistItem
-from models.tables import Submission, SubmissionStatus
-from workers import dedup
+from models.submissions import Submission, SubmissionStatus
 
 allowlist_app = typer.Typer(
     help="Known shared material: matches with it are never flagged.", no_args_is_help=True
@@ -32,8 +32,8 @@ def add(
     """Screen the material and add it to the allowlist; prints its submission id."""
     b = backends()
     with Session(b.engine) as session:
-        sub_id = submit_file(session, b.store, video).id
-        dedup.allowlist(session, sub_id, title=title, added_by=by or getpass.getuser())
+        sub_id = submit_file(session, b.store, video, origin=Origin.cli()).id
+        duplicates.allowlist(session, sub_id, title=title, added_by=by or getpass.getuser())
         record(session, Origin.cli(), "allowlist.add", "submission", sub_id, detail={"title": title})
         session.commit()
     with err.status(f"fingerprinting {video.name} …"):
@@ -61,7 +61,9 @@ def mark(
         if sub is None or sub.status != SubmissionStatus.screened:
             err.print(f"[red]error:[/] {submission_id} is not a screened submission")
             raise typer.Exit(exit_codes.BAD_INPUT)
-        rechecked = dedup.allowlist(session, submission_id, title=title, added_by=by or getpass.getuser())
+        rechecked = duplicates.allowlist(
+            session, submission_id, title=title, added_by=by or getpass.getuser()
+        )
         detail = {"title": title, "rechecked": rechecked}
         record(session, Origin.cli(), "allowlist.add", "submission", submission_id, detail=detail)
         session.commit()

@@ -9,12 +9,12 @@ from typing import Annotated
 import typer
 from sqlmodel import Session
 
-from api.audit import Origin
-from api.regions import InvalidRegion
 from cli import exit_codes
 from cli.console import err
 from cli.context import backends
+from core.audit import Origin
 from core.db import session_scope
+from core.regions import InvalidRegion
 from core.review.assign import Drawn, assign_peers, assign_school_review, draw_spot_check
 from core.review.errors import ReviewError
 from core.settings import Settings
@@ -59,7 +59,8 @@ def _report(drawn: Drawn) -> None:
 
 def _fail(exc: Exception) -> typer.Exit:
     err.print(f"[red]error:[/] {exc}", highlight=False)
-    for item in getattr(exc, "detail", None) or []:
+    detail = getattr(exc, "detail", None)
+    for item in detail if isinstance(detail, list) else []:
         err.print(f"  {item}", highlight=False)
     return typer.Exit(exit_codes.BAD_INPUT)
 

@@ -10,11 +10,11 @@ import typer
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from core import jobs
 from core.db import init_db, make_engine
 from core.settings import Settings, get_settings
 from core.storage import BlobStore, open_blob_store
-from models.tables import Submission
-from workers import queue
+from models.submissions import Submission
 from workers.runner import JobRunner
 
 
@@ -45,7 +45,7 @@ def backends() -> Backends:
 def screen_now(b: Backends, submission_id: str) -> dict | None:
     """Run this submission's own job here and now; its report, or None when another worker holds it."""
     with Session(b.engine) as session:
-        job_id = queue.enqueue(session, submission_id).id  # the submission's active job
+        job_id = jobs.enqueue(session, submission_id).id  # the submission's active job
         session.commit()
     JobRunner(b.settings, b.engine).run_once(job_id=job_id)
     with Session(b.engine) as session:

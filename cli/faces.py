@@ -9,13 +9,13 @@ from typing import Annotated
 import typer
 from sqlmodel import Session
 
-from api.audit import Origin, record
 from cli import exit_codes
 from cli.console import err
 from cli.context import backends
+from core.audit import Origin, record
 from core.db import session_scope
 from core.enrolment import TeacherNotFound, enroll, forget
-from models.tables import Teacher
+from models.teachers import Teacher
 from pipeline.enrolment_photo import EnrolmentPhotoError
 
 

@@ -17,8 +17,9 @@ from cli import allowlist, assign, batch, exit_codes, faces, serve, users
 from cli.console import err
 from cli.context import backends, regular_file, screen_now
 from cli.summary import render_summary
+from core.audit import Origin
 from core.submissions import SubmissionConflict, submit_file
-from models.tables import Submission
+from models.submissions import Submission
 from pipeline.errors import MediaError
 from workers.runner import JobRunner
 
@@ -62,6 +63,7 @@ def process(
                 teacher_id=teacher,
                 submission_id=submission_id,
                 max_bytes=b.settings.max_upload_bytes,
+                origin=Origin.cli(),
             )
         except SubmissionConflict as exc:
             err.print(f"[red]error:[/] {exc}")

@@ -12,9 +12,9 @@ import uvicorn
 
 from api.app import create_app
 from api.observability import configure_logging
-from api.webhooks import WebhookDispatcher
 from cli.context import Backends, backends
 from workers.runner import JobRunner
+from workers.webhook_dispatcher import WebhookDispatcher
 
 log = logging.getLogger("evidence.serve")
 

@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from api.auth import create_api_key, create_user, issue_token
 from cli import exit_codes
 from cli.console import err
 from cli.context import backends
+from core.accounts import create_api_key, create_user, issue_token
 from core.db import session_scope
 from models.accounts import Role
 

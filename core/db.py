@@ -6,17 +6,17 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-import models
-
-MIGRATIONS_DIR = Path(models.__file__).resolve().parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Execution option read by the SQLite "begin" hook: start the transaction with BEGIN IMMEDIATE.
 SQLITE_IMMEDIATE = "evidence_sqlite_immediate"
@@ -76,6 +76,20 @@ def _sqlite_on_begin(connection: sa.Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def db_now(session: Session) -> datetime:
+    """The lease clock: PostgreSQL's transaction time (workers on many machines), or UTC now on SQLite
+    (always one machine)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return session.scalar(sa.select(sa.func.now())).astimezone(UTC)
+    return datetime.now(UTC)
+
+
+def insert_for(session: Session, table: type) -> Any:
+    """An INSERT for ``table`` in the session's dialect (with ``on_conflict_do_…``)."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
 @contextmanager
 def session_scope(engine: sa.Engine, *, immediate: bool = True) -> Iterator[Session]:
     """A unit of work: commits on success, rolls back on error; objects stay usable afterwards.
@@ -96,7 +110,7 @@ def session_scope(engine: sa.Engine, *, immediate: bool = True) -> Iterator[Sess
 
 
 def alembic_config(url: str) -> Config:
-    """Alembic configuration built in code, pointing at the migrations shipped in ``models``."""
+    """Alembic configuration built in code, pointing at the migrations shipped in ``core``."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("path_separator", "os")

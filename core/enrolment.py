@@ -10,7 +10,9 @@ import numpy as np
 from sqlmodel import Session, col, select
 
 from core.storage import BlobStore
-from models.tables import Submission, Teacher, TeacherFace, utcnow
+from models.base import utcnow
+from models.submissions import Submission
+from models.teachers import Teacher, TeacherFace
 from pipeline.enrolment_photo import encode_enrolment_photo
 from pipeline.presence.models import encoder_name
 

@@ -57,6 +57,9 @@ class Staging:
 class PartUploads(ABC):
     """One backend's multipart operations."""
 
+    min_part_bytes = 1  # every part but the last is at least this large
+    max_parts = MAX_PARTS
+
     @abstractmethod
     def start(self) -> Staging:
         """Begin an upload."""
@@ -132,6 +135,8 @@ class LocalPartUploads(PartUploads):
 
 class S3PartUploads(PartUploads):
     """Parts go to S3 directly (presigned URLs) or through the API; see ``core.storage_s3_multipart``."""
+
+    min_part_bytes = MIN_PART_BYTES
 
     def __init__(self, store: S3BlobStore):
         self.store = store

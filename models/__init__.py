@@ -4,10 +4,11 @@ from models.accounts import ApiKey, Role, User, UserRole
 from models.audit import AuditEntry
 from models.dedup import AllowlistItem, DedupEntry, DuplicateMatch
 from models.idempotency import IdempotencyKey
+from models.jobs import Job, JobStatus, StageResult
 from models.outbox import DeliveryStatus, Event, WebhookDelivery, WebhookEndpoint
 from models.review import ReviewAssignment, ReviewBatch, ReviewDecision, ReviewDispute
-from models.submission_meta import Overall, SubmissionMeta
-from models.tables import Job, JobStatus, StageResult, Submission, SubmissionStatus, Teacher, TeacherFace
+from models.submissions import Overall, Submission, SubmissionMeta, SubmissionStatus
+from models.teachers import Teacher, TeacherFace
 from models.uploads import Upload, UploadStatus
 
 __all__ = [

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from sqlmodel import Field, SQLModel
 
-from models.tables import UTCDateTime, new_id, status_type, utcnow
+from models.base import UTCDateTime, new_id, status_type, utcnow
 
 
 class Role(StrEnum):

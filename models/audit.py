@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
 from sqlmodel import Column, Field, SQLModel
 
-from models.tables import JSONType, UTCDateTime, utcnow
+from models.base import JSONType, UTCDateTime, utcnow
 
 
 class AuditEntry(SQLModel, table=True):
@@ -23,3 +24,21 @@ class AuditEntry(SQLModel, table=True):
     ip: str | None = Field(default=None, max_length=64)
     request_id: str | None = Field(default=None, max_length=64)
     detail: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))
+
+
+class AuditPublic(BaseModel):
+    id: int
+    at: datetime
+    actor_id: str | None
+    action: str
+    object_type: str
+    object_id: str
+    region: str | None
+    ip: str | None
+    request_id: str | None
+    detail: dict[str, Any] | None
+
+
+class AuditPage(BaseModel):
+    data: list[AuditPublic]
+    next_cursor: str | None

@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 from sqlmodel import Column, Field, SQLModel
 
-from models.schemas import ID_PATTERN
-from models.tables import JSONType, UTCDateTime, utcnow
+from models.base import JSONType, UTCDateTime, utcnow
+from models.common import ID_PATTERN
 
 
 class DedupEntry(SQLModel, table=True):

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlmodel import Column, Field, SQLModel
 
-from models.tables import JSONType, UTCDateTime, utcnow
+from models.base import JSONType, UTCDateTime, utcnow
 
 
 class IdempotencyKey(SQLModel, table=True):

@@ -8,9 +8,10 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import BaseModel
 from sqlmodel import Column, Field, SQLModel
 
-from models.tables import JSONType, UTCDateTime, new_id, status_type, utcnow
+from models.base import JSONType, UTCDateTime, new_id, status_type, utcnow
 
 
 class Event(SQLModel, table=True):
@@ -63,3 +64,37 @@ class WebhookDelivery(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=sa.Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+
+
+# -- events and webhooks ---------------------------------------------------------------------------------
+class EventPublic(BaseModel):
+    id: str
+    type: str
+    created_at: datetime
+    data: dict[str, Any]
+
+
+class EventPage(BaseModel):
+    data: list[EventPublic]
+    next_cursor: str
+
+
+class DeliveryPublic(BaseModel):
+    id: str
+    event_id: str
+    event_type: str
+    submission_id: str | None
+    url: str
+    status: DeliveryStatus
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    last_attempt_at: datetime | None
+    next_attempt_at: datetime
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+class DeliveryPage(BaseModel):
+    data: list[DeliveryPublic]
+    next_cursor: str | None

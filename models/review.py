@@ -17,9 +17,9 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 from sqlmodel import Column, Field, SQLModel
 
-from models.schemas import REGION_PATTERN
-from models.submission_meta import Overall
-from models.tables import JSONType, UTCDateTime, new_id, status_type, utcnow
+from models.base import JSONType, UTCDateTime, new_id, status_type, utcnow
+from models.common import REGION_PATTERN
+from models.submissions import Overall
 
 MAX_SEED = 2**31 - 1
 
@@ -300,22 +300,4 @@ class DecisionPublic(BaseModel):
 
 class DecisionPage(BaseModel):
     data: list[DecisionPublic]
-    next_cursor: str | None
-
-
-class AuditPublic(BaseModel):
-    id: int
-    at: datetime
-    actor_id: str | None
-    action: str
-    object_type: str
-    object_id: str
-    region: str | None
-    ip: str | None
-    request_id: str | None
-    detail: dict[str, Any] | None
-
-
-class AuditPage(BaseModel):
-    data: list[AuditPublic]
     next_cursor: str | None

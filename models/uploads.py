@@ -6,9 +6,13 @@ from datetime import datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import Field as PydanticField
 from sqlmodel import Column, Field, SQLModel
 
-from models.tables import JSONType, UTCDateTime, new_id, status_type, utcnow
+from models.base import JSONType, UTCDateTime, new_id, status_type, utcnow
+from models.common import ID_PATTERN, Request
+from models.submissions import Codes, parse_micro_capabilities
 
 
 class UploadStatus(StrEnum):
@@ -35,3 +39,59 @@ class Upload(SQLModel, table=True):
     submission_id: str | None = Field(default=None, foreign_key="submissions.id", max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
     expires_at: datetime = Field(sa_type=UTCDateTime())
+
+
+# -- uploads ---------------------------------------------------------------------------------------------
+class UploadCreate(Request):
+    teacher_id: str = PydanticField(pattern=ID_PATTERN)
+    micro_capabilities: Codes
+    resubmission_of: str | None = PydanticField(default=None, max_length=64)
+    filename: str | None = PydanticField(default=None, max_length=500)
+    size_bytes: int = PydanticField(gt=0)
+
+    @field_validator("micro_capabilities")
+    @classmethod
+    def _codes(cls, v: list[str] | str) -> list[str]:
+        return parse_micro_capabilities(v)
+
+
+class UploadPart(BaseModel):
+    number: int
+    size: int
+    url: str = PydanticField(description="PUT the part's bytes here (a presigned S3 URL, or an API path)")
+
+
+class ReceivedPart(BaseModel):
+    number: int
+    size: int
+    etag: str
+
+
+class CompletedPart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    number: int = PydanticField(ge=1)
+    etag: str = PydanticField(max_length=200, description="The ETag the part's PUT answered")
+
+
+class UploadComplete(BaseModel):
+    """Optional body of ``POST /v1/uploads/{id}/complete``: the ETag each successful part PUT answered,
+    as in S3's CompleteMultipartUpload. With it, a part sent more than once is joined from the copy
+    the client confirmed; without it, from the newest copy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    parts: list[CompletedPart] = PydanticField(default_factory=list, max_length=10_000)
+
+
+class UploadPublic(BaseModel):
+    id: str
+    status: UploadStatus
+    teacher_id: str
+    size_bytes: int
+    part_bytes: int
+    part_count: int
+    parts: list[UploadPart] = PydanticField(description="Where to send each part not yet received")
+    received: list[ReceivedPart]
+    expires_at: datetime
+    submission_id: str | None

@@ -11,8 +11,8 @@ from pathlib import Path
 from sqlmodel import Session, col, select
 
 from core.enrolment import enroll
-from models.submission_meta import SubmissionMeta
-from models.tables import Job, Submission, SubmissionStatus
+from models.jobs import Job
+from models.submissions import Submission, SubmissionMeta, SubmissionStatus
 from tests.fixtures.media import make_video
 from tests.test_cli import run_cli
 from workers import batch

@@ -70,7 +70,7 @@ def test_allowlist_add_screens_its_own_job_only(tmp_path):
     from core.submissions import submit_file
     from models.audit import AuditEntry
     from models.dedup import AllowlistItem
-    from models.tables import Submission, SubmissionStatus
+    from models.submissions import Submission, SubmissionStatus
 
     home = tmp_path / "home"
     settings = Settings(home=home)

@@ -8,16 +8,17 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
+from core import duplicates, jobs, stage_results
 from core.db import init_db, make_engine
 from core.submissions import submit_file
 from models.dedup import DuplicateMatch
 from models.outbox import Event
-from models.tables import Submission, SubmissionStatus
+from models.submissions import Submission, SubmissionStatus
 from pipeline.dedup import AudioFingerprinter, VisualFingerprinter
 from pipeline.limits import MediaLimits
 from pipeline.process import process_media
 from tests.fixtures.media import ffmpeg
-from workers import dedup, queue
+from workers import dedup
 from workers.runner import JobRunner
 
 CLIPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "clips"
@@ -76,7 +77,7 @@ def test_allowlisted_material_is_never_flagged(embedded_stack, ray_local):
     stack = embedded_stack
     with Session(stack.engine) as session:
         material = submit_file(session, stack.store, CLIPS / "testvideo.mp4")
-        dedup.allowlist(session, material.id, title="national courseware clip", added_by="admin")
+        duplicates.allowlist(session, material.id, title="national courseware clip", added_by="admin")
         session.commit()
     JobRunner(stack.settings, stack.engine).run_once()
     lesson = _screen(stack, CLIPS / "testvideo.mp4", "t-1")  # a lesson that is only the shared clip
@@ -104,13 +105,13 @@ def test_allowlisting_screened_material_withdraws_its_flags(
 
     # Re-running a submission finds the same matches again: nothing is dropped by a plain re-check.
     with Session(stack.engine) as session:
-        job_id = queue.enqueue(session, first).id
+        job_id = jobs.enqueue(session, first).id
         session.commit()
     JobRunner(stack.settings, stack.engine).run_once(job_id=job_id)
     assert _others(stack, first) == {material, second} and _others(stack, second) == {material, first}
 
     with Session(stack.engine) as session:
-        rechecked = dedup.allowlist(
+        rechecked = duplicates.allowlist(
             session, material, title="the county's demonstration lesson", added_by="a"
         )
         session.commit()
@@ -142,7 +143,7 @@ def _fingerprinted(stack, path: Path, teacher: str, workdir: Path) -> tuple[str,
     with Session(stack.engine) as session:
         sub = submit_file(session, stack.store, path, teacher_id=teacher)
         for stage, data in stages.items():
-            queue.put_stage_result(session, sub.id, stage, "v", data, 0.0)
+            stage_results.put(session, sub.id, stage, "v", data, 0.0)
         session.commit()
         return sub.id, sub.sha256, stages
 
@@ -152,7 +153,7 @@ def _finish(stack, service: dedup.DedupService, sub_id: str, found: dedup.Found)
         service.write(session, sub_id, found)
         sub = session.get(Submission, sub_id)
         sub.status = SubmissionStatus.screened
-        sub.report = {"status": "screened", "duplicates": dedup.report_entries(session, sub_id)}
+        sub.report = {"status": "screened", "duplicates": duplicates.report_entries(session, sub_id)}
         session.commit()
     service.after_commit(sub_id, found)
 

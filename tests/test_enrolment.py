@@ -17,7 +17,7 @@ from sqlmodel import select
 from core.db import make_engine, session_scope
 from core.enrolment import TeacherNotFound, enroll, forget, load_gallery
 from core.storage_local import LocalBlobStore
-from models.tables import Teacher, TeacherFace
+from models.teachers import Teacher, TeacherFace
 from pipeline.enrolment_photo import EnrolmentPhotoError, encode_enrolment_photo
 from pipeline.presence.models import encoder_name
 from tests.fixtures.media import DATA

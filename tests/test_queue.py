@@ -13,16 +13,10 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from core.db import session_scope
+from core.jobs import claim, enqueue, finish, heartbeat, release
+from core.stage_results import current as get_stage_results
+from core.stage_results import put as put_stage_result
 from models import Job, JobStatus, StageResult, Submission, SubmissionStatus
-from workers.queue import (
-    claim,
-    enqueue,
-    finish,
-    get_stage_results,
-    heartbeat,
-    put_stage_result,
-    release,
-)
 
 LEASE = 60.0
 REPORT = {"status": "rejected", "error": {"code": "truncated"}}

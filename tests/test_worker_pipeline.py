@@ -14,7 +14,8 @@ from sqlmodel import Session, select
 
 from core.enrolment import enroll
 from core.submissions import SubmissionConflict, submit_file
-from models.tables import Job, JobStatus, StageResult, Submission
+from models.jobs import Job, JobStatus, StageResult
+from models.submissions import Submission
 from tests.fixtures.media import make_video
 from workers.runner import JobRunner
 

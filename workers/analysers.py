@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from core.enrolment import load_gallery
 from core.settings import Settings
-from models.tables import Submission
+from models.submissions import Submission
 from pipeline.decode import FRAMES_VERSION
 from pipeline.dedup import AudioFingerprinter, VisualFingerprinter
 from pipeline.frames import FrameConsumer, Subsampled

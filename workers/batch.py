@@ -13,13 +13,14 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from core import jobs
+from core.audit import Origin
 from core.db import session_scope
 from core.settings import Settings
 from core.storage import BlobStore
-from core.submissions import store_file, submit_blob
-from models.tables import Submission, SubmissionStatus
+from core.submissions import create_submission, store_file
+from models.submissions import Submission, SubmissionStatus
 from pipeline.errors import MediaError
-from workers import queue
 from workers.analysers import plan_for
 from workers.runner import JobRunner
 
@@ -76,15 +77,18 @@ def ingest(
     on_each: Callable[[Path], None] = lambda _: None,
     *,
     max_bytes: int | None = None,
+    origin: Origin | None = None,
 ) -> tuple[list[str], list[NotIngested]]:
     """Store and queue each file as a submission; returns the submission ids in order and the files
     that could not be taken in (the rest of the archive goes on). A file already ingested by an
-    earlier run of the same archive keeps its submission and results."""
+    earlier run of the same archive keeps its submission and results. ``origin`` (default: the
+    operating-system user) is audited as the creator."""
+    origin = origin or Origin.cli()
     ids: list[str] = []
     refused: list[NotIngested] = []
     for path in files:
         try:
-            ids.append(_ingest_one(engine, store, path, teacher_for(path), max_bytes))
+            ids.append(_ingest_one(engine, store, path, teacher_for(path), max_bytes, origin))
         except MediaError as exc:
             refused.append(NotIngested(path, exc.code, exc.message))
         except (OSError, ValueError) as exc:
@@ -94,14 +98,25 @@ def ingest(
 
 
 def _ingest_one(
-    engine: Engine, store: BlobStore, path: Path, teacher_id: str | None, max_bytes: int | None
+    engine: Engine,
+    store: BlobStore,
+    path: Path,
+    teacher_id: str | None,
+    max_bytes: int | None,
+    origin: Origin,
 ) -> str:
     key, size = store_file(store, path, max_bytes)
     sub_id = archive_submission_id(path, key, teacher_id)
     with Session(engine) as session:
         if session.get(Submission, sub_id) is None:
-            submit_blob(
-                session, key=key, size=size, filename=path.name, teacher_id=teacher_id, submission_id=sub_id
+            create_submission(
+                session,
+                key=key,
+                size=size,
+                filename=path.name,
+                teacher_id=teacher_id,
+                submission_id=sub_id,
+                origin=origin,
             )
             session.commit()
     return sub_id
@@ -152,7 +167,7 @@ def requeue(engine: Engine, submission_ids: Iterable[str]) -> int:
             sub = session.get(Submission, submission_id)
             if sub is None:
                 raise KeyError(submission_id)
-            queue.queue_again(session, sub)
+            jobs.queue_again(session, sub)
             count += 1
     return count
 

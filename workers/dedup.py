@@ -14,20 +14,19 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session, col, or_, select
 
-from api import outbox
+from core import duplicates
 from core.db import session_scope
 from core.storage import BlobStore, key_for_digest
 from models.dedup import AllowlistItem, DedupEntry, DuplicateMatch
-from models.tables import StageResult, Submission, SubmissionStatus, utcnow
+from models.jobs import StageResult
+from models.submissions import Submission, SubmissionStatus
 from pipeline.dedup import (
-    VERSION,
     AudioFingerprinter,
     DedupIndex,
     Fingerprint,
     VisualFingerprinter,
     find_duplicates,
 )
-from workers import queue
 
 VISUAL, AUDIO = VisualFingerprinter.stage, AudioFingerprinter.stage
 CACHE_SIZE = 256  # fingerprints kept in memory for verification
@@ -189,7 +188,7 @@ class DedupService:
         exact = set(same_bytes)
         for m in outcome.matches:
             if m.video_id not in exact:
-                found.matches.append(_match_fields(m.video_id, m.to_dict()))
+                found.matches.append(duplicates.match_fields(m.video_id, m.to_dict()))
         found.matches.extend(self._still_found_from_other_side(submission_id, found.matches))
         return found
 
@@ -211,7 +210,7 @@ class DedupService:
             outcome = find_duplicates(other_fp, self.index, self.load, query_id=other_id)
             for m in outcome.matches:
                 if m.video_id == submission_id:
-                    kept.append(_flip(_match_fields(other_id, m.to_dict())))
+                    kept.append(duplicates.flip(duplicates.match_fields(other_id, m.to_dict())))
         return kept
 
     def write(self, session: Session, submission_id: str, found: Found) -> list[str]:
@@ -231,27 +230,8 @@ class DedupService:
                     allowlisted=allowlisted,
                 )
             )
-        changed = _drop_matches(session, submission_id, keep={m["other_id"] for m in found.matches})
-        return changed + self._write_matches(session, submission_id, found.matches)
-
-    @staticmethod
-    def _write_matches(session: Session, submission_id: str, matches: list[dict]) -> list[str]:
-        """Both directions of each match, upserted (two runners may write the same pair at once);
-        returns the other submissions."""
-        now = utcnow()
-        for m in matches:
-            for row in (
-                {**m, "submission_id": submission_id},
-                {**_flip(m), "other_id": submission_id, "submission_id": m["other_id"]},
-            ):
-                row = {**row, "version": VERSION, "created_at": now}
-                stmt = queue.insert_for(session, DuplicateMatch).values(**row)
-                update = {k: v for k, v in row.items() if k not in ("submission_id", "other_id")}
-                session.execute(
-                    stmt.on_conflict_do_update(index_elements=["submission_id", "other_id"], set_=update)
-                )
-        session.expire_all()
-        return [m["other_id"] for m in matches]
+        changed = duplicates.drop_matches(session, submission_id, keep={m["other_id"] for m in found.matches})
+        return changed + duplicates.write_matches(session, submission_id, found.matches)
 
     def catch_up(self, submission_id: str, found: Found) -> list[str]:
         """After the job's commit: submissions that other runners indexed while this one searched
@@ -272,12 +252,16 @@ class DedupService:
             return []
         self.sync()
         outcome = find_duplicates(found.fingerprint, self.index, self.load, query_id=submission_id)
-        late = [_match_fields(m.video_id, m.to_dict()) for m in outcome.matches if m.video_id in concurrent]
+        late = [
+            duplicates.match_fields(m.video_id, m.to_dict())
+            for m in outcome.matches
+            if m.video_id in concurrent
+        ]
         if not late:
             return []
         with session_scope(self.engine) as session:
-            changed = self._write_matches(session, submission_id, late)
-            refresh_reports(session, [submission_id, *changed])
+            changed = duplicates.write_matches(session, submission_id, late)
+            duplicates.refresh_reports(session, [submission_id, *changed])
         return changed
 
     def after_commit(self, submission_id: str, found: Found) -> None:
@@ -286,119 +270,3 @@ class DedupService:
             self.index.add(submission_id, found.fingerprint)
             self._remember(submission_id, found.fingerprint)
             self._unsaved += 1
-
-
-def _drop_matches(session: Session, submission_id: str, *, keep: set[str]) -> list[str]:
-    """Delete both directions of the submission's matches except those with ``keep`` (on a re-check:
-    matches not found again, e.g. with material allowlisted since); returns the other submissions."""
-    stale = session.exec(
-        select(DuplicateMatch).where(
-            or_(DuplicateMatch.submission_id == submission_id, DuplicateMatch.other_id == submission_id),
-            col(DuplicateMatch.submission_id).not_in(keep),
-            col(DuplicateMatch.other_id).not_in(keep),
-        )
-    ).all()
-    for row in stale:
-        session.delete(row)
-    session.flush()
-    return sorted(
-        {row.other_id if row.submission_id == submission_id else row.submission_id for row in stale}
-    )
-
-
-def _match_fields(other_id: str, d: dict[str, Any]) -> dict[str, Any]:
-    """The ``DuplicateMatch`` fields of a match found by this side's search."""
-    keep = ("kind", "verdict", "score", "query_coverage", "match_coverage", "segments", "reasons")
-    return {"other_id": other_id, **{k: d[k] for k in keep}}
-
-
-def _flip(m: dict[str, Any]) -> dict[str, Any]:
-    """A match as seen from the other side: coverages and segment ends swapped."""
-    return {
-        **m,
-        "query_coverage": m["match_coverage"],
-        "match_coverage": m["query_coverage"],
-        "segments": [
-            {
-                "query_start": s["match_start"],
-                "query_end": s["match_end"],
-                "match_start": s["query_start"],
-                "match_end": s["query_end"],
-            }
-            for s in m["segments"]
-        ],  # fmt: skip
-    }
-
-
-def report_entries(session: Session, submission_id: str) -> list[dict[str, Any]]:
-    """The report's ``duplicates``: every match of this submission, strongest first."""
-    me = session.get(Submission, submission_id)
-    rows = session.exec(select(DuplicateMatch).where(DuplicateMatch.submission_id == submission_id)).all()
-    entries = []
-    for row in rows:
-        other = session.get(Submission, row.other_id)
-        earlier = min((me, other), key=lambda s: (s.created_at, s.id))
-        entries.append(
-            {
-                "submission_id": other.id,
-                "teacher_id": other.teacher_id,
-                "kind": row.kind,
-                "verdict": row.verdict,
-                "same_teacher": bool(me.teacher_id) and me.teacher_id == other.teacher_id,
-                "earlier": earlier.id,
-                "score": round(row.score, 3),
-                "query_coverage": round(row.query_coverage, 3),
-                "match_coverage": round(row.match_coverage, 3),
-                "segments": row.segments,
-                "reasons": row.reasons,
-            }
-        )
-    entries.sort(key=lambda e: (e["verdict"] != "duplicate", -e["score"], e["submission_id"]))
-    return entries
-
-
-def refresh_reports(session: Session, submission_ids: list[str]) -> None:
-    """Rewrite the ``duplicates`` of earlier submissions' reports and announce the change."""
-    for other_id in dict.fromkeys(submission_ids):
-        other = session.get(Submission, other_id)
-        if other is None or not other.report or other.report.get("status") != "screened":
-            continue
-        other.report = {**other.report, "duplicates": report_entries(session, other_id)}
-        session.add(other)
-        session.flush()
-        outbox.report_updated(session, other)
-
-
-def allowlist(session: Session, submission_id: str, *, title: str, added_by: str) -> list[str]:
-    """Mark a submission as known shared material: matches with it never flag. Register material
-    before lessons that contain it are screened; when it was screened already, its existing matches
-    are withdrawn and every submission that matched it is queued for a re-check (matches between
-    them may have rested on the shared stretch). Returns the submissions queued."""
-    item = session.get(AllowlistItem, submission_id) or AllowlistItem(
-        submission_id=submission_id, title=title, added_by=added_by
-    )
-    session.add(item)
-    entry = session.exec(select(DedupEntry).where(DedupEntry.submission_id == submission_id)).first()
-    if entry is not None and not entry.allowlisted:
-        # Re-add it under a new seq so every runner's index picks up the flag on its next sync.
-        session.delete(entry)
-        session.flush()
-        session.add(
-            DedupEntry(
-                submission_id=submission_id,
-                visual_version=entry.visual_version,
-                audio_version=entry.audio_version,
-                allowlisted=True,
-            )
-        )
-    matched = _drop_matches(session, submission_id, keep=set())
-    refresh_reports(session, [submission_id, *matched])
-    recheck = []
-    for other_id in matched:
-        other = session.get(Submission, other_id)
-        if other is None or other.status != SubmissionStatus.screened:
-            continue
-        queue.queue_again(session, other)
-        recheck.append(other_id)
-    session.flush()
-    return recheck

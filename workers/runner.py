@@ -14,15 +14,15 @@ import ray
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from api import outbox
+from core import duplicates, jobs, outbox, stage_results
 from core.db import session_scope
 from core.settings import Settings
 from core.storage import open_blob_store
-from models.tables import Job, JobStatus, Submission, SubmissionStatus
+from models.jobs import Job, JobStatus
+from models.submissions import Submission, SubmissionStatus
 from pipeline.dedup import VERSION as DEDUP_VERSION
-from workers import queue
 from workers.analysers import AnalyserPlan, plan_for
-from workers.dedup import DedupService, refresh_reports, report_entries
+from workers.dedup import DedupService
 from workers.ray_runtime import cluster_task_slots, ensure_ray
 from workers.report import build_report, failed_report, outcome_to_stages, stages_complete
 from workers.screening_task import screen_submission
@@ -85,12 +85,12 @@ class JobRunner:
         finally:
             for item in list(self._in_flight.values()):
                 ray.cancel(item.ref, force=True)
-                queue.release(self.engine, item.job_id, self.worker_id)
+                jobs.release(self.engine, item.job_id, self.worker_id)
             self._in_flight.clear()
             self.dedup.save()
 
     def _claim(self, job_id: str | None = None) -> Job | None:
-        return queue.claim(
+        return jobs.claim(
             self.engine,
             self.worker_id,
             self.settings.lease_seconds,
@@ -107,7 +107,7 @@ class JobRunner:
             plan: AnalyserPlan = plan_for(session, sub, self.settings)
             versions = plan.all_versions()
             stored = {
-                stage: row.data for stage, row in queue.get_stage_results(session, sub.id, versions).items()
+                stage: row.data for stage, row in stage_results.current(session, sub.id, versions).items()
             }
             sha256, blob_key = sub.sha256, sub.blob_key
         if stages_complete(stored, versions):
@@ -138,7 +138,7 @@ class JobRunner:
             return
         self._last_beat = time.monotonic()
         for ref, item in list(self._in_flight.items()):
-            if not queue.heartbeat(self.engine, item.job_id, self.worker_id, self.settings.lease_seconds):
+            if not jobs.heartbeat(self.engine, item.job_id, self.worker_id, self.settings.lease_seconds):
                 log.warning("lost the lease of job %s; dropping it", item.job_id)
                 ray.cancel(ref, force=True)
                 del self._in_flight[ref]
@@ -166,14 +166,12 @@ class JobRunner:
             for stage, data in new_stages.items():
                 version = versions.get(stage)
                 if version is not None:
-                    queue.put_stage_result(
-                        session, submission_id, stage, version, data, timings.get(stage, 0.0)
-                    )
+                    stage_results.put(session, submission_id, stage, version, data, timings.get(stage, 0.0))
             report = build_report(submission_id, sha256, stored, versions)
             changed: list[str] = []
             if found is not None:
                 changed = self.dedup.write(session, submission_id, found)
-                report["duplicates"] = report_entries(session, submission_id)
+                report["duplicates"] = duplicates.report_entries(session, submission_id)
                 report["duplicate_notes"] = found.notes
                 report["versions"]["duplicates"] = DEDUP_VERSION
             sub = session.get(Submission, submission_id)
@@ -182,9 +180,9 @@ class JobRunner:
             sub.report = report
             session.add(sub)
             outbox.submission_changed(session, sub)  # the event commits with the report
-            refresh_reports(session, changed)  # earlier submissions learn of this copy
+            duplicates.refresh_reports(session, changed)  # earlier submissions learn of this copy
 
-        if queue.finish(self.engine, job_id, self.worker_id, status=JobStatus.done, on_commit=write):
+        if jobs.finish(self.engine, job_id, self.worker_id, status=JobStatus.done, on_commit=write):
             if found is not None:
                 self.dedup.after_commit(submission_id, found)
                 try:
@@ -203,6 +201,6 @@ class JobRunner:
             session.add(sub)
             outbox.submission_changed(session, sub)
 
-        queue.finish(
+        jobs.finish(
             self.engine, job_id, self.worker_id, status=JobStatus.failed, error=message, on_commit=write
         )

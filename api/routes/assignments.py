@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from api import regions
-from api.audit import Origin
-from api.auth import Principal
+from api.audit import origin_of
 from api.deps import Admin, EngineDep, SettingsDep
 from api.errors import ApiError, responses
+from core import regions
+from core.accounts import Principal
 from core.db import session_scope
 from core.review.assign import Drawn, assign_peers, assign_school_review, draw_spot_check
-from core.review.errors import ReviewError
 from models.review import (
     AssignmentAdmin,
     BatchPublic,
@@ -70,17 +69,14 @@ def create_peer_assignments(
     author), each teacher reviewing about as many as they submitted. All or nothing: 409 when some
     subject group is too small."""
     region = _administered_region(user, body.region)
-    try:
-        with session_scope(engine) as session:
-            drawn = assign_peers(
-                session,
-                region=region,
-                per_submission=settings.peer_reviewers_per_submission,
-                origin=Origin.of(request, user),
-                seed=body.seed,
-            )
-    except ReviewError as exc:
-        raise ApiError(exc.status, exc.code, exc.detail or str(exc)) from None
+    with session_scope(engine) as session:
+        drawn = assign_peers(
+            session,
+            region=region,
+            per_submission=settings.peer_reviewers_per_submission,
+            origin=origin_of(request, user),
+            seed=body.seed,
+        )
     return batch_public(drawn)
 
 
@@ -94,13 +90,8 @@ def create_school_review(
     unit) not yet under school review to one reviewer of its own school, never the author or an
     earlier reviewer. All or nothing: 409 when some school has nobody left to review a submission."""
     region = _administered_region(user, body.region)
-    try:
-        with session_scope(engine) as session:
-            drawn = assign_school_review(
-                session, region=region, origin=Origin.of(request, user), seed=body.seed
-            )
-    except ReviewError as exc:
-        raise ApiError(exc.status, exc.code, exc.detail or str(exc)) from None
+    with session_scope(engine) as session:
+        drawn = assign_school_review(session, region=region, origin=origin_of(request, user), seed=body.seed)
     return batch_public(drawn)
 
 
@@ -115,17 +106,14 @@ def create_spot_check(
     over-sampled, each to a reviewer from outside the submission's own unit at that level."""
     region = _administered_region(user, body.region)
     rate = body.rate if body.rate is not None else settings.spot_check_rates[body.level.value]
-    try:
-        with session_scope(engine) as session:
-            drawn = draw_spot_check(
-                session,
-                level=body.level,
-                region=region,
-                rate=rate,
-                flagged_factor=settings.review_flagged_factor,
-                origin=Origin.of(request, user),
-                seed=body.seed,
-            )
-    except ReviewError as exc:
-        raise ApiError(exc.status, exc.code, exc.detail or str(exc)) from None
+    with session_scope(engine) as session:
+        drawn = draw_spot_check(
+            session,
+            level=body.level,
+            region=region,
+            rate=rate,
+            flagged_factor=settings.review_flagged_factor,
+            origin=origin_of(request, user),
+            seed=body.seed,
+        )
     return batch_public(drawn)

@@ -10,21 +10,20 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
-from api import idempotency, views
-from api.access import Visible, administered_submission, visible_submission, visible_teacher
-from api.audit import audit, audit_read
-from api.auth import Principal
+from api.audit import audit, audit_read, origin_of
 from api.deps import Admin, CurrentUser, EngineDep, SessionDep, SettingsDep, StoreDep, Uploader
 from api.errors import ApiError, responses
 from api.form_stream import receive_form
 from api.media import blob_response
+from core import idempotency, jobs, overall, redaction, submissions
+from core.access import Visible, administered_submission, visible_submission, visible_teacher
+from core.accounts import Principal
 from core.db import session_scope
 from core.storage import key_for_digest
-from core.submissions import submit_blob
-from models.schemas import (
+from models.common import ID_PATTERN
+from models.submissions import (
     CODE_PATTERN,
     CODES_PATTERN,
-    ID_PATTERN,
     DuplicatesPublic,
     KeyframesPublic,
     ReprocessPublic,
@@ -32,9 +31,6 @@ from models.schemas import (
     SubmissionPublic,
     parse_micro_capabilities,
 )
-from models.submission_meta import SubmissionMeta
-from models.tables import Submission
-from workers import queue
 
 router = APIRouter(prefix="/v1/submissions", tags=["submissions"])
 
@@ -84,8 +80,8 @@ def public(found: Visible) -> SubmissionPublic:
         id=sub.id,
         teacher_id=sub.teacher_id,
         status=sub.status,
-        overall=views.overall_of(sub.status.value, sub.report),
-        duplicate=views.is_duplicate(sub.report),
+        overall=overall.overall_of(sub.status.value, sub.report),
+        duplicate=overall.is_duplicate(sub.report),
         micro_capabilities=list(meta.micro_capabilities) if meta else [],
         resubmission_of=meta.resubmission_of if meta else None,
         filename=sub.filename,
@@ -93,7 +89,7 @@ def public(found: Visible) -> SubmissionPublic:
         sha256=sub.sha256,
         created_at=sub.created_at,
         updated_at=sub.updated_at,
-        report=views.visible_report(sub.report, sub.id, teacher_view=found.teacher_view),
+        report=redaction.visible_report(sub.report, sub.id, teacher_view=found.teacher_view),
         links=SubmissionLinks(
             self=base,
             rendition=f"{base}/rendition",
@@ -111,52 +107,6 @@ def _single(fields: dict[str, list[str]], name: str, required: bool) -> str | No
     if not values and required:
         raise ApiError(422, "invalid_request", [{"loc": ["body", name], "msg": "Field required"}])
     return values[0] if values else None
-
-
-def check_resubmission(session: Session, teacher_id: str, resubmission_of: str | None) -> None:
-    """A resubmission names an earlier submission of the same teacher."""
-    if resubmission_of is None:
-        return
-    earlier = session.get(Submission, resubmission_of)
-    if earlier is None or earlier.teacher_id != teacher_id:
-        raise ApiError(422, "invalid_resubmission")
-
-
-def create_from_blob(
-    session: Session,
-    request: Request,
-    user: Principal,
-    *,
-    key: str,
-    size: int,
-    filename: str | None,
-    teacher_id: str,
-    micro_capabilities: list[str],
-    resubmission_of: str | None,
-) -> SubmissionPublic:
-    """Create the submission of a stored blob (with its metadata and audit entry), in ``session``."""
-    teacher = visible_teacher(session, user, teacher_id)
-    check_resubmission(session, teacher_id, resubmission_of)
-    sub = submit_blob(session, key=key, size=size, filename=filename, teacher_id=teacher_id)
-    meta = SubmissionMeta(
-        submission_id=sub.id,
-        micro_capabilities=micro_capabilities,
-        resubmission_of=resubmission_of,
-        uploaded_by=user.user_id,
-    )
-    session.add(meta)
-    audit(
-        session,
-        request,
-        user,
-        "submission.create",
-        "submission",
-        sub.id,
-        region=teacher.school_code,
-        detail={"sha256": sub.sha256, "size_bytes": size},
-    )
-    session.flush()
-    return public(Visible(sub, teacher, meta, teacher_view=False))
 
 
 @router.post(
@@ -245,17 +195,18 @@ async def _create(
 
     def write() -> SubmissionPublic:
         with session_scope(engine) as session:
-            created = create_from_blob(
+            sub = submissions.create_submission(
                 session,
-                request,
-                user,
                 key=form.key,
                 size=form.size,
                 filename=form.filename,
                 teacher_id=teacher_id,
                 micro_capabilities=codes,
                 resubmission_of=resubmission_of,
+                actor=user,
+                origin=origin_of(request, user),
             )
+            created = public(visible_submission(session, user, sub.id))
             if claim is not None:
                 idempotency.complete(session, claim, request_fp, 201, created.model_dump(mode="json"))
             return created
@@ -292,9 +243,8 @@ def get_keyframes(
 ) -> KeyframesPublic:
     found = visible_submission(session, user, submission_id)
     _audit_report_read(request, engine, user, found, "keyframes")
-    report = (
-        views.visible_report(found.submission.report, submission_id, teacher_view=found.teacher_view) or {}
-    )
+    report = redaction.visible_report(found.submission.report, submission_id, teacher_view=found.teacher_view)
+    report = report or {}
     return KeyframesPublic(
         submission_id=submission_id,
         keyframes=report.get("keyframes") or [],
@@ -311,11 +261,11 @@ def get_duplicates(
     """Duplicate matches; a teacher sees neither the other teacher nor the other submission."""
     found = visible_submission(session, user, submission_id)
     _audit_report_read(request, engine, user, found, "duplicates")
-    report = views.visible_report(found.submission.report, submission_id, teacher_view=found.teacher_view)
+    report = redaction.visible_report(found.submission.report, submission_id, teacher_view=found.teacher_view)
     return DuplicatesPublic(
         submission_id=submission_id,
-        duplicate=views.is_duplicate(found.submission.report),
-        duplicates=views.duplicate_entries(report),
+        duplicate=overall.is_duplicate(found.submission.report),
+        duplicates=overall.duplicate_entries(report),
     )
 
 
@@ -347,7 +297,7 @@ def _serve(
 def _digest_of(found: Visible, section: str) -> str:
     report = found.submission.report or {}
     value: Any = report.get(section) or {}
-    digests = views.media_digests({"uri": value.get("uri")}) if isinstance(value, dict) else set()
+    digests = redaction.media_digests({"uri": value.get("uri")}) if isinstance(value, dict) else set()
     if not digests:
         raise ApiError(404, "no_media")
     return digests.pop()
@@ -395,8 +345,8 @@ def get_media(
     found = visible_submission(session, user, submission_id)
     report = found.submission.report
     if found.teacher_view and report is not None:
-        report = views.redact_for_teacher(report)
-    if digest not in views.media_digests(report):
+        report = redaction.redact_for_teacher(report)
+    if digest not in redaction.media_digests(report):
         raise ApiError(404, "no_media")
     return _serve(request, engine, store, user, found, digest, digest[:16])
 
@@ -414,6 +364,6 @@ def reprocess(
     with session_scope(engine) as session:
         found = administered_submission(session, user, submission_id)
         sub = found.submission
-        job = queue.queue_again(session, sub)
+        job = jobs.queue_again(session, sub)
         audit(session, request, user, "submission.reprocess", "submission", sub.id, region=found.school_code)
         return ReprocessPublic(submission_id=sub.id, status=sub.status, job_id=job.id)

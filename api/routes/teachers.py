@@ -8,19 +8,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlmodel import Session, func, select
+from sqlmodel import Session
 from starlette.datastructures import UploadFile
 
-from api.access import administered_teacher, visible_teacher
-from api.audit import audit
-from api.auth import Principal
+from api.audit import origin_of
 from api.deps import Admin, CurrentUser, EngineDep, SessionDep, SettingsDep, StoreDep
 from api.errors import ApiError, responses
+from core import teachers
+from core.access import administered_teacher, visible_teacher
+from core.accounts import Principal
 from core.db import session_scope
-from core.enrolment import enroll, forget
-from models.schemas import ID_PATTERN, EnrolmentPublic, ForgetPublic, TeacherCreate, TeacherPublic
-from models.tables import Teacher, TeacherFace, utcnow
-from pipeline.enrolment_photo import MAX_PHOTO_BYTES, EnrolmentPhotoError
+from models.common import ID_PATTERN
+from models.teachers import EnrolmentPublic, ForgetPublic, TeacherCreate, TeacherPublic
+from pipeline.enrolment_photo import MAX_PHOTO_BYTES
 
 router = APIRouter(prefix="/v1/teachers", tags=["teachers"])
 
@@ -51,37 +51,17 @@ PHOTOS_SCHEMA = {
 }
 
 
-def _public(session: Session, teacher: Teacher) -> TeacherPublic:
-    photos = session.exec(select(func.count()).where(TeacherFace.teacher_id == teacher.id)).one()
-    return TeacherPublic(
-        id=teacher.id,
-        name=teacher.name,
-        school_code=teacher.school_code,
-        subject=teacher.subject,
-        enrolled_photos=photos,
-        created_at=teacher.created_at,
-    )
-
-
 @router.post("", status_code=201, response_model=TeacherPublic, responses=responses(401, 403, 409, 422))
 def create_teacher(body: TeacherCreate, request: Request, user: Admin, engine: EngineDep) -> TeacherPublic:
     """Register a teacher at a school of the caller's region."""
-    if not user.administers(body.school_code):
-        raise ApiError(403, "out_of_scope")
     with session_scope(engine) as session:
-        if session.get(Teacher, body.id) is not None:
-            raise ApiError(409, "teacher_exists")
-        teacher = Teacher(**body.model_dump(), created_at=utcnow())
-        session.add(teacher)
-        audit(session, request, user, "teacher.create", "teacher", teacher.id, region=teacher.school_code)
-        session.flush()
-        return _public(session, teacher)
+        return teachers.create_teacher(session, user, body, origin_of(request, user))
 
 
 @router.get("/{teacher_id}", response_model=TeacherPublic, responses=responses(401, 404, 422))
 def get_teacher(teacher_id: TeacherId, user: CurrentUser, session: SessionDep) -> TeacherPublic:
     """A teacher: for their administrators, the service, and the teacher themself."""
-    return _public(session, visible_teacher(session, user, teacher_id))
+    return teachers.teacher_public(session, visible_teacher(session, user, teacher_id))
 
 
 async def _photos(request: Request) -> list[UploadFile]:
@@ -127,9 +107,9 @@ async def add_photos(
         return await run_in_threadpool(_enroll, request, user, engine, store, teacher_id, paths)
 
 
-def _administered(engine: EngineDep, user: Principal, teacher_id: str) -> Teacher:
+def _administered(engine: EngineDep, user: Principal, teacher_id: str) -> None:
     with Session(engine) as session:
-        return administered_teacher(session, user, teacher_id)
+        administered_teacher(session, user, teacher_id)
 
 
 def _enroll(
@@ -140,32 +120,8 @@ def _enroll(
     teacher_id: str,
     paths: dict[FilePath, str],
 ) -> EnrolmentPublic:
-    try:
-        with session_scope(engine) as session:
-            teacher = administered_teacher(session, user, teacher_id)
-            enroll(session, store, teacher_id, list(paths), enrolled_by=user.user_id)
-            audit(
-                session,
-                request,
-                user,
-                "teacher.enroll",
-                "teacher",
-                teacher_id,
-                region=teacher.school_code,
-                detail={"photos": len(paths)},
-            )
-            session.flush()
-            return EnrolmentPublic(
-                teacher_id=teacher_id, enrolled_photos=_public(session, teacher).enrolled_photos
-            )
-    except EnrolmentPhotoError as exc:
-        detail = {
-            "photo": paths.get(FilePath(exc.photo), FilePath(exc.photo).name),
-            "problem": exc.problem,
-            "message": exc.message,
-            "message_zh": exc.message_zh,
-        }
-        raise ApiError(422, "invalid_photo", detail) from None
+    with session_scope(engine) as session:
+        return teachers.enroll_photos(session, store, user, origin_of(request, user), teacher_id, paths)
 
 
 @router.delete(
@@ -176,16 +132,4 @@ def delete_face_data(
 ) -> ForgetPublic:
     """Delete a teacher's face photos and encodings for good (the teacher and submissions stay)."""
     with session_scope(engine) as session:
-        teacher = administered_teacher(session, user, teacher_id)
-        count = forget(session, store, teacher_id)
-        audit(
-            session,
-            request,
-            user,
-            "teacher.forget",
-            "teacher",
-            teacher_id,
-            region=teacher.school_code,
-            detail={"deleted_photos": count},
-        )
-        return ForgetPublic(teacher_id=teacher_id, deleted_photos=count)
+        return teachers.forget_face_data(session, store, user, origin_of(request, user), teacher_id)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from api import regions
-from api.audit import Origin, record
+from core import regions
+from core.audit import Origin, record
 from core.review import queries
 from core.review.eligibility import Evidence, Reviewer, may_review
 from core.review.errors import InvalidScope, NoEligibleReviewer
@@ -25,8 +25,9 @@ from core.review.sampling import Candidate, draw_sample
 from core.review.stable import stable_unit
 from core.review.units import level_of, recused_unit, unit_of
 from models.accounts import Role, User, UserRole
+from models.base import utcnow
 from models.review import MAX_SEED, ReviewAssignment, ReviewBatch, ReviewKind, ReviewLevel, SpotLevel
-from models.tables import Teacher, utcnow
+from models.teachers import Teacher
 
 
 @dataclass
@@ -50,7 +51,7 @@ def _peers(session: Session, region: str, level: ReviewLevel) -> list[Peer]:
             col(UserRole.role).in_([Role.teacher, Role.reviewer]),
             col(User.disabled).is_(False),
             col(Teacher.subject).is_not(None),
-            queries.in_region(Teacher.school_code, region),
+            regions.in_region(Teacher.school_code, region),
         )
         .order_by(col(User.id))
     ).all()

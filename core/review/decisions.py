@@ -12,12 +12,13 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from api.audit import Origin, record
-from api.outbox import record as record_event
+from core.audit import Origin, record
+from core.outbox import record as record_event
 from core.review import queries
 from core.review.assign import choose_reviewer
 from core.review.errors import AlreadyDecided, AlreadyDisputed, NoEligibleReviewer, NotDisputable
 from core.review.units import next_level_up, recused_unit
+from models.base import utcnow
 from models.review import (
     AssignmentStatus,
     Band,
@@ -28,8 +29,8 @@ from models.review import (
     ReviewDispute,
     ReviewKind,
 )
-from models.submission_meta import Overall, SubmissionMeta
-from models.tables import Submission, Teacher, utcnow
+from models.submissions import Overall, Submission, SubmissionMeta
+from models.teachers import Teacher
 
 
 def band_of(score: int) -> Band:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from api import regions
+from core import regions
 from core.review.units import recusal_allows
 from models.review import ReviewKind, ReviewLevel
 

@@ -1,19 +1,21 @@
-"""Why a review action cannot be done; each carries a stable code the API maps to a message."""
+"""Why a review action cannot be done; each carries a stable code (the API maps codes to statuses)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from core.errors import DomainError
 
-class ReviewError(Exception):
-    """A review action refused for a reason the caller can fix or must know."""
+
+class ReviewError(DomainError):
+    """A review action refused for a reason the caller can fix or must know; the detail is the
+    given one, or else the message."""
 
     code = "invalid_request"
-    status = 422
 
     def __init__(self, message: str, detail: Any | None = None):
-        super().__init__(message)
-        self.detail = detail
+        super().__init__(type(self).code, message if detail is None else detail)
+        self.args = (message,)
 
 
 class InvalidScope(ReviewError):
@@ -27,21 +29,17 @@ class NoEligibleReviewer(ReviewError):
     Nothing is assigned then: the detail lists every shortfall."""
 
     code = "no_eligible_reviewer"
-    status = 409
 
 
 class AlreadyDecided(ReviewError):
     code = "already_decided"
-    status = 409
 
 
 class AlreadyDisputed(ReviewError):
     code = "already_disputed"
-    status = 409
 
 
 class NotDisputable(ReviewError):
     """A dispute re-check is final."""
 
     code = "not_disputable"
-    status = 409

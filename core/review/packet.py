@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from api.views import duplicate_entries, media_digests
+from core.redaction import duplicate_entries, media_digests
 
 _MEDIA_KEYS = ("duration_s", "width", "height", "fps", "rotation")
 _PRESENCE_KEYS = (

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, or_, select
+from sqlmodel import Session, col, select
 
+from core import regions
 from core.review.eligibility import Evidence, Reviewer
 from models.accounts import Role, User, UserRole
 from models.review import AssignmentStatus, ReviewAssignment
-from models.submission_meta import SubmissionMeta
-from models.tables import Submission, SubmissionStatus, Teacher
+from models.submissions import Submission, SubmissionMeta, SubmissionStatus
+from models.teachers import Teacher
 
 _LOCK_KEY = 7_411_020_007  # pg_advisory_xact_lock key: one review writer at a time
 
@@ -22,11 +22,6 @@ def serialize(session: Session) -> None:
     ``BEGIN IMMEDIATE`` does it already."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(sa.select(sa.func.pg_advisory_xact_lock(_LOCK_KEY)))
-
-
-def in_region(column: Any, region: str) -> Any:
-    """SQL: ``column`` is the region or lies below it."""
-    return or_(column == region, col(column).startswith(region + ".", autoescape=True))
 
 
 def screened_in(session: Session, region: str) -> list[tuple[Evidence, str]]:
@@ -42,7 +37,7 @@ def screened_in(session: Session, region: str) -> list[tuple[Evidence, str]]:
         )
         .join(Teacher, col(Submission.teacher_id) == col(Teacher.id))
         .outerjoin(SubmissionMeta, col(SubmissionMeta.submission_id) == col(Submission.id))
-        .where(in_region(Teacher.school_code, region), Submission.status == SubmissionStatus.screened)
+        .where(regions.in_region(Teacher.school_code, region), Submission.status == SubmissionStatus.screened)
         .order_by(col(Submission.id))
     ).all()
     return [
@@ -73,7 +68,7 @@ def assignments_in(session: Session, region: str) -> list[ReviewAssignment]:
             select(ReviewAssignment)
             .join(Submission, col(Submission.id) == col(ReviewAssignment.submission_id))
             .join(Teacher, col(Teacher.id) == col(Submission.teacher_id))
-            .where(in_region(Teacher.school_code, region))
+            .where(regions.in_region(Teacher.school_code, region))
         ).all()
     )
 

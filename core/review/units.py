@@ -18,7 +18,7 @@ is eligible the action fails with ``NoEligibleReviewer``; recusal is never relax
 
 from __future__ import annotations
 
-from api import regions
+from core import regions
 from models.review import ReviewLevel
 
 DEPTH = {ReviewLevel.province: 1, ReviewLevel.city: 2, ReviewLevel.county: 3, ReviewLevel.school: 4}

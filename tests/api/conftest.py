@@ -20,14 +20,14 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from api.app import create_app
-from api.auth import create_user, issue_token
-from api.outbox import submission_changed
+from core.accounts import create_user, issue_token
 from core.db import init_db, make_engine, session_scope
+from core.outbox import submission_changed
 from core.settings import Settings
 from core.storage import BlobStore, open_blob_store
 from models.accounts import Role
-from models.submission_meta import SubmissionMeta
-from models.tables import Submission, SubmissionStatus, Teacher
+from models.submissions import Submission, SubmissionMeta, SubmissionStatus
+from models.teachers import Teacher
 
 JPEG = b"\xff\xd8\xff\xe0" + b"keyframe" * 64
 SCHOOLS = {

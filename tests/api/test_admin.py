@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from models.audit import AuditEntry
 from models.dedup import DuplicateMatch
-from models.tables import Job
+from models.jobs import Job
 
 
 def _post(client, world, n: int) -> list[str]:

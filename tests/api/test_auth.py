@@ -11,8 +11,15 @@ import jwt
 import pytest
 from sqlmodel import Session, select
 
-from api.auth import InvalidCredentials, authenticate, check_roles, create_api_key, decode_token, issue_token
-from api.secrets import jwt_secret, webhook_secret
+from core.accounts import (
+    InvalidCredentials,
+    authenticate,
+    check_roles,
+    create_api_key,
+    decode_token,
+    issue_token,
+)
+from core.secrets import jwt_secret, webhook_secret
 from core.settings import Settings
 from models.accounts import ApiKey, Role
 

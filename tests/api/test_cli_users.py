@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from api.auth import authenticate
+from core.accounts import authenticate
 from core.db import make_engine
 from core.settings import Settings
 from models.accounts import Role

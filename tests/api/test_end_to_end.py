@@ -9,12 +9,12 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from api.webhooks import WebhookDispatcher
 from tests.api.conftest import LiveServer, Receiver, build_world
 from tests.api.test_webhooks import SECRET
 from tests.fixtures.db import create_pg_database, drop_pg_database
 from tests.fixtures.media import make_video
 from workers.runner import JobRunner
+from workers.webhook_dispatcher import WebhookDispatcher
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from sqlmodel import Session, func, select
 
 from core.settings import Settings
 from models.idempotency import IdempotencyKey
-from models.tables import Submission
+from models.submissions import Submission
 from tests.api.conftest import LiveServer, build_world
 from tests.fixtures.db import create_pg_database, drop_pg_database
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, select
 
-from api.outbox import report_updated
 from core.db import session_scope
+from core.outbox import report_updated
 from models.outbox import Event
-from models.submission_meta import Overall, SubmissionMeta
-from models.tables import Submission
+from models.submissions import Overall, Submission, SubmissionMeta
 
 
 def _events(world) -> list[Event]:

@@ -11,8 +11,8 @@ from sqlmodel import Session, func, select
 
 from api.app import create_app
 from models.audit import AuditEntry
-from models.submission_meta import SubmissionMeta
-from models.tables import Job, JobStatus, Submission
+from models.jobs import Job, JobStatus
+from models.submissions import Submission, SubmissionMeta
 
 BODY = b"\x00\x00\x00\x18ftypisom" + bytes(range(256)) * 64
 

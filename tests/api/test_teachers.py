@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from models.audit import AuditEntry
-from models.tables import TeacherFace
+from models.teachers import TeacherFace
 from tests.fixtures.media import DATA
 
 FACES = DATA / "faces"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from api import regions
-from api.views import overall_of, redact_for_teacher, rewrite_uris
+from core import regions
+from core.overall import overall_of
+from core.redaction import redact_for_teacher, rewrite_uris
 
 HEX = "ab" * 32
 

@@ -19,11 +19,12 @@ from sqlmodel import Session, select
 from standardwebhooks import Webhook
 
 from api.app import create_app
-from api.webhooks import WebhookDispatcher
+from core import webhooks
 from core.db import session_scope
 from core.settings import Settings
 from models.outbox import DeliveryStatus, Event, WebhookDelivery
 from tests.api.conftest import Receiver, build_world, free_port
+from workers.webhook_dispatcher import WebhookDispatcher
 
 SECRET = "whsec_" + base64.b64encode(b"evidence-webhook-test-key-32byte").decode()
 
@@ -83,7 +84,7 @@ def test_retries_back_off_exponentially_then_deliver(tmp_path):
     with Receiver(fail_first=2) as receiver:
         world = build_world(_settings(tmp_path / "home", receiver.url, webhook_backoff_base_s=0.2))
         dispatcher = WebhookDispatcher(world.settings, world.engine)
-        dispatcher.fan_out()
+        webhooks.fan_out(world.engine, world.settings)
         with session_scope(world.engine) as session:  # follow one delivery: mark the others done
             for d in session.exec(select(WebhookDelivery)).all()[1:]:
                 d.status = DeliveryStatus.delivered

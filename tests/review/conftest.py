@@ -13,12 +13,12 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.auth import create_user, issue_token
+from core.accounts import create_user, issue_token
 from core.db import init_db, make_engine, session_scope
 from core.settings import Settings
 from models.accounts import Role
-from models.submission_meta import Overall, SubmissionMeta
-from models.tables import Submission, SubmissionStatus, Teacher
+from models.submissions import Overall, Submission, SubmissionMeta, SubmissionStatus
+from models.teachers import Teacher
 from tests.api.conftest import World, build_world
 
 SUBJECTS = ("math", "chinese", "english", "physics")

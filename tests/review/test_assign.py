@@ -11,8 +11,8 @@ from contextlib import contextmanager
 import pytest
 from sqlmodel import Session, col, func, select, update
 
-from api import regions
-from api.audit import Origin
+from core import regions
+from core.audit import Origin
 from core.review.assign import assign_peers, assign_school_review, draw_spot_check
 from core.review.errors import InvalidScope, NoEligibleReviewer
 from models.accounts import User

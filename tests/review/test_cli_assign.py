@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from core.db import init_db, make_engine
 from models.audit import AuditEntry
 from models.review import ReviewAssignment
-from models.tables import Teacher
+from models.teachers import Teacher
 from tests.review.conftest import build_region
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,9 +1,9 @@
 """The outbox: an event is written in the same transaction as the change it announces.
 
-The webhook dispatcher (``api.webhooks``) sends what is committed here, so a process killed right
-after the commit still gets its events delivered. Event commits are serialised (a transaction-level
-advisory lock on PostgreSQL; SQLite has one writer anyway), so ``seq`` grows in commit order and a
-reader that pages by ``seq`` never skips an event committed late.
+The webhook dispatcher (``workers.webhook_dispatcher``) sends what is committed here, so a process
+killed right after the commit still gets its events delivered. Event commits are serialised (a
+transaction-level advisory lock on PostgreSQL; SQLite has one writer anyway), so ``seq`` grows in
+commit order and a reader that pages by ``seq`` never skips an event committed late.
 """
 
 from __future__ import annotations
@@ -11,12 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
-from api.views import is_duplicate, overall_of, rewrite_uris
+from core.overall import is_duplicate, overall_of
+from core.redaction import rewrite_uris
+from core.regions import in_region
+from models.base import utcnow
 from models.outbox import Event
-from models.submission_meta import SubmissionMeta
-from models.tables import Submission, Teacher, utcnow
+from models.submissions import Submission, SubmissionMeta
+from models.teachers import Teacher
 
 _EVENT_LOCK_KEY = 7_411_020_006  # pg_advisory_xact_lock key: one event writer at a time
 TERMINAL_TYPES = {
@@ -52,11 +55,10 @@ def record(
 
 
 def meta_for(session: Session, submission_id: str) -> SubmissionMeta:
-    """The submission's API metadata row, created (empty) for submissions made outside the API."""
+    """The submission's metadata row (``core.submissions.create_submission`` makes it)."""
     meta = session.get(SubmissionMeta, submission_id)
     if meta is None:
-        meta = SubmissionMeta(submission_id=submission_id)
-        session.add(meta)
+        raise LookupError(f"submission {submission_id} has no metadata row")
     return meta
 
 
@@ -112,3 +114,11 @@ def report_updated(session: Session, submission: Submission) -> Event | None:
     return submission_changed(
         session, submission, "submission.duplicate_found" if newly_duplicate else "submission.updated"
     )
+
+
+def events_after(session: Session, scope: str | None, after: int, limit: int) -> list[Event]:
+    """Events with ``seq`` above ``after``, oldest first: every event (``scope`` None) or the region's."""
+    stmt = select(Event).where(col(Event.seq) > after).order_by(col(Event.seq)).limit(limit)
+    if scope is not None:
+        stmt = stmt.where(in_region(Event.region, scope))
+    return list(session.exec(stmt).all())

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 import jwt
 from sqlmodel import Session, select
 
-from api import regions
-from api.secrets import jwt_secret
+from core import regions
+from core.secrets import jwt_secret
 from core.settings import Settings
 from models.accounts import ApiKey, Role, User, UserRole
-from models.tables import Teacher, utcnow
+from models.base import utcnow
+from models.teachers import Teacher
 
 ALGORITHM = "HS256"
 API_KEY_PREFIX = "evk_"

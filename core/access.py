@@ -1,4 +1,5 @@
-"""Who sees what: objects outside the caller's scope answer 404, as if they did not exist.
+"""Who sees what: objects outside the caller's scope are not found (``NotFound``), as if they
+did not exist.
 
 A teacher sees their own submissions; an administrator sees their region and below; the service
 account sees everything; a reviewer sees nothing here: only the blind packet and media of their own
@@ -11,16 +12,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, or_
+from sqlmodel import Session, or_
 
-from api.auth import Principal
-from api.errors import ApiError
+from core import regions
+from core.accounts import Principal
+from core.errors import NotFound
 from core.review.eligibility import Reviewer, may_review
 from core.review.queries import evidence_of
 from models.accounts import Role
 from models.review import AssignmentStatus, ReviewAssignment
-from models.submission_meta import SubmissionMeta
-from models.tables import Submission, Teacher
+from models.submissions import Submission, SubmissionMeta
+from models.teachers import Teacher
 
 
 @dataclass(frozen=True)
@@ -43,44 +45,40 @@ def teacher_view(user: Principal, school_code: str | None) -> bool:
 
 
 def visible_submission(session: Session, user: Principal, submission_id: str) -> Visible:
-    """The submission if the caller may see it; else 404."""
+    """The submission if the caller may see it; else ``NotFound``."""
     sub = session.get(Submission, submission_id)
     if sub is None:
-        raise ApiError(404, "not_found")
+        raise NotFound()
     teacher = session.get(Teacher, sub.teacher_id) if sub.teacher_id else None
     school = teacher.school_code if teacher else None
     if not user.sees(sub.teacher_id, school):
-        raise ApiError(404, "not_found")
+        raise NotFound()
     return Visible(sub, teacher, session.get(SubmissionMeta, sub.id), teacher_view(user, school))
 
 
 def administered_submission(session: Session, user: Principal, submission_id: str) -> Visible:
-    """The submission if the caller administers its region; else 404."""
+    """The submission if the caller administers its region; else ``NotFound``."""
     found = visible_submission(session, user, submission_id)
     if not user.administers(found.school_code):
-        raise ApiError(404, "not_found")
+        raise NotFound()
     return found
 
 
 def visible_teacher(session: Session, user: Principal, teacher_id: str) -> Teacher:
-    """The teacher if the caller may see them (themself, their administrators, the service); else 404."""
+    """The teacher if the caller may see them (themself, their administrators, the service); else
+    ``NotFound``."""
     teacher = session.get(Teacher, teacher_id)
     if teacher is None or not user.sees(teacher.id, teacher.school_code):
-        raise ApiError(404, "not_found")
+        raise NotFound()
     return teacher
 
 
 def administered_teacher(session: Session, user: Principal, teacher_id: str) -> Teacher:
-    """The teacher if the caller administers their school; else 404."""
+    """The teacher if the caller administers their school; else ``NotFound``."""
     teacher = session.get(Teacher, teacher_id)
     if teacher is None or not user.administers(teacher.school_code):
-        raise ApiError(404, "not_found")
+        raise NotFound()
     return teacher
-
-
-def in_region(column: Any, scope: str) -> Any:
-    """SQL: ``column`` is the region ``scope`` or lies below it."""
-    return or_(column == scope, col(column).startswith(scope + ".", autoescape=True))
 
 
 def submission_scope(user: Principal) -> Any:
@@ -89,22 +87,32 @@ def submission_scope(user: Principal) -> Any:
         return sa.true()
     conditions = []
     if user.admin_scope is not None:
-        conditions.append(in_region(Teacher.school_code, user.admin_scope))
+        conditions.append(regions.in_region(Teacher.school_code, user.admin_scope))
     if Role.teacher in user.roles and user.teacher_id is not None:
         conditions.append(Submission.teacher_id == user.teacher_id)
     return or_(*conditions) if conditions else sa.false()
 
 
 def assigned_review(session: Session, user: Principal, assignment_id: str) -> ReviewAssignment:
-    """The caller's own assignment; 404 when it is someone else's, cancelled, or the caller is now
+    """The caller's own assignment; ``NotFound`` when it is someone else's, cancelled, or the caller is now
     recused from it (became the author's uploader, moved into the recused unit, …)."""
     assignment = session.get(ReviewAssignment, assignment_id)
     if assignment is None or assignment.reviewer_id != user.user_id:
-        raise ApiError(404, "not_found")
+        raise NotFound()
     if assignment.status == AssignmentStatus.cancelled:
-        raise ApiError(404, "not_found")
+        raise NotFound()
     evidence = evidence_of(session, assignment.submission_id)
     me = Reviewer(user.user_id, user.region, user.teacher_id)
     if evidence is None or not may_review(me, evidence, assignment.kind, assignment.level):
-        raise ApiError(404, "not_found")
+        raise NotFound()
     return assignment
+
+
+def administered_region(user: Principal, region: str | None) -> str:
+    """The region an administrator looks at: their own, or a region inside it (else ``NotFound``)."""
+    scope = user.admin_scope or ""
+    if region is None:
+        return scope
+    if not regions.contains(scope, region):
+        raise NotFound()
+    return region

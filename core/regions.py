@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Any
+
+from sqlmodel import col, or_
 
 LEVELS = ("province", "city", "county", "school")
 _SEGMENT = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
@@ -55,3 +58,8 @@ def child_of(scope: str, code: str) -> str | None:
     if not code.startswith(scope + "."):
         return None
     return ".".join(code.split(".")[: depth(scope) + 1])
+
+
+def in_region(column: Any, scope: str) -> Any:
+    """SQL: ``column`` is the region ``scope`` or lies below it."""
+    return or_(column == scope, col(column).startswith(scope + ".", autoescape=True))

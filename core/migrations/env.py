@@ -13,9 +13,10 @@ import sqlalchemy as sa
 from alembic import context
 from sqlmodel import SQLModel
 
+import models  # noqa: F401 — registers every table on SQLModel.metadata
 from core.db import make_engine
 from core.settings import Settings
-from models import tables
+from models.base import UTCDateTime
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -25,7 +26,7 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
     """Render our own types with plain SQLAlchemy ones, so migrations never import application code."""
     if type_ != "type":
         return False
-    if isinstance(obj, tables.UTCDateTime):
+    if isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
     if isinstance(obj, sa.JSON) and "postgresql" in getattr(obj, "_variant_mapping", {}):
         autogen_context.imports.add("from sqlalchemy.dialects import postgresql")

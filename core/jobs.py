@@ -1,41 +1,27 @@
-"""The leased job queue and idempotent stage results: plain database work, no Ray.
+"""The leased job queue: plain database work, no Ray.
 
-A worker claims a job under a lease, heartbeats to keep it, and may finish it only while it still
-holds the lease. A job whose worker died is claimed again once the lease expires; after
-``max_attempts`` claims it is failed as poison instead. PostgreSQL claims with
-``FOR UPDATE SKIP LOCKED``; SQLite serialises writers with ``BEGIN IMMEDIATE`` (see ``core.db``).
-Lease times come from the database clock on PostgreSQL (workers on many machines) and from this
-machine's UTC clock on SQLite (always one machine).
+A worker claims a job under a lease (``core.leases``), heartbeats to keep it, and may finish it only
+while it still holds the lease. A job whose worker died is claimed again once the lease expires;
+after ``max_attempts`` claims it is failed as poison instead. Lease times come from the database
+clock on PostgreSQL (workers on many machines) and from this machine's UTC clock on SQLite.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from api import outbox
-from core.db import session_scope
-from models.tables import Job, JobStatus, StageResult, Submission, SubmissionStatus, utcnow
+from core import leases, outbox
+from core.db import db_now, insert_for, session_scope
+from models.base import utcnow
+from models.jobs import Job, JobStatus
+from models.submissions import Submission, SubmissionStatus
 
 ACTIVE = (JobStatus.queued, JobStatus.running)
-
-
-def db_now(session: Session) -> datetime:
-    """The lease clock: PostgreSQL's transaction time, or UTC now on SQLite."""
-    if session.get_bind().dialect.name == "postgresql":
-        return session.scalar(sa.select(sa.func.now())).astimezone(UTC)
-    return datetime.now(UTC)
-
-
-def insert_for(session: Session, table: type) -> Any:
-    """An INSERT for ``table`` in the session's dialect (with ``on_conflict_do_…``)."""
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 def enqueue(session: Session, submission_id: str) -> Job:
@@ -63,18 +49,16 @@ def queue_again(session: Session, sub: Submission) -> Job:
     return job
 
 
-def _candidate(session: Session, now: datetime, job_id: str | None) -> Job | None:
-    """The job to claim next: an expired lease first (longest expired), else the oldest queued."""
-    expired = (Job.status == JobStatus.running, col(Job.lease_expires_at) < now)
-    queued = (Job.status == JobStatus.queued,)
-    for where, order in ((expired, Job.lease_expires_at), (queued, Job.created_at)):
-        stmt = select(Job).where(*where).order_by(order, Job.id).limit(1)
-        if job_id is not None:
-            stmt = stmt.where(Job.id == job_id)
-        job = session.exec(stmt.with_for_update(skip_locked=True)).first()
-        if job is not None:
-            return job
-    return None
+def _due(job_id: str | None) -> Callable[[datetime], list[Any]]:
+    """Claimable jobs at ``now``: expired leases first (longest expired), then the oldest queued."""
+
+    def due(now: datetime) -> list[Any]:
+        expired = select(Job).where(Job.status == JobStatus.running, col(Job.lease_expires_at) < now)
+        queued = select(Job).where(Job.status == JobStatus.queued)
+        stmts = [expired.order_by(Job.lease_expires_at, Job.id), queued.order_by(Job.created_at, Job.id)]
+        return [s.where(Job.id == job_id) for s in stmts] if job_id is not None else stmts
+
+    return due
 
 
 def _poison(session: Session, job: Job, now: datetime) -> None:
@@ -103,19 +87,20 @@ def claim(
     """
     if lease_s <= 0:
         raise ValueError("lease_s must be positive")
-    with session_scope(engine) as session:
-        now = db_now(session)
-        while (job := _candidate(session, now, job_id)) is not None:
-            if job.attempts >= max_attempts:
-                _poison(session, job, now)
-                continue
-            job.status = JobStatus.running
-            job.lease_owner = worker_id
-            job.lease_expires_at = now + timedelta(seconds=lease_s)
-            job.attempts += 1
-            job.started_at = now
-            return job
-    return None
+
+    def take(session: Session, job: Job, now: datetime) -> bool:
+        if job.attempts >= max_attempts:
+            _poison(session, job, now)
+            return False
+        job.status = JobStatus.running
+        job.lease_owner = worker_id
+        job.lease_expires_at = now + timedelta(seconds=lease_s)
+        job.attempts += 1
+        job.started_at = now
+        return True
+
+    claimed = leases.claim(engine, _due(job_id), take)
+    return claimed[0] if claimed else None
 
 
 def _held(job_id: str, worker_id: str, now: datetime) -> tuple[Any, ...]:
@@ -185,28 +170,7 @@ def release(engine: sa.Engine, job_id: str, worker_id: str) -> bool:
         return result.rowcount == 1
 
 
-def put_stage_result(
-    session: Session, submission_id: str, stage: str, version: str, data: dict[str, Any], seconds: float
-) -> bool:
-    """Store a stage's result unless one exists for (submission, stage, version). True when stored."""
-    result = session.execute(
-        insert_for(session, StageResult)
-        .values(submission_id=submission_id, stage=stage, version=version, data=data, seconds=seconds)
-        .on_conflict_do_nothing(),
-        execution_options={"preserve_rowcount": True},
-    )
-    return result.rowcount == 1
-
-
-def get_stage_results(
-    session: Session, submission_id: str, versions: dict[str, str]
-) -> dict[str, StageResult]:
-    """The stored results whose stage version matches ``versions`` ({stage: version}), by stage."""
-    if not versions:
-        return {}
-    rows = session.exec(
-        select(StageResult).where(
-            StageResult.submission_id == submission_id, col(StageResult.stage).in_(list(versions))
-        )
-    )
-    return {r.stage: r for r in rows if versions[r.stage] == r.version}
+def counts_by_status(session: Session) -> dict[str, int]:
+    """Jobs by status (for metrics)."""
+    rows = session.exec(select(Job.status, sa.func.count()).group_by(Job.status))
+    return {str(status): n for status, n in rows}

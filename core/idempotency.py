@@ -1,5 +1,6 @@
 """``Idempotency-Key`` for creates: the same key and request give the first response again; the same
-key with another request is a 422; a key whose first request is still running is a 409.
+key with another request is ``idempotency_mismatch``; a key whose first request is still running is
+``idempotency_conflict``.
 
 The key is claimed (committed, in flight) before the body is read, so concurrent retries see it at
 once; the response is stored in the transaction that creates the resource; a failed request
@@ -16,13 +17,12 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from api.errors import ApiError
-from core.db import session_scope
+from core.db import insert_for, session_scope
+from core.errors import DomainError
+from models.base import utcnow
 from models.idempotency import IdempotencyKey
-from models.tables import utcnow
 
 KEY_PATTERN = r"^[!-~]{1,255}$"  # visible ASCII
 
@@ -44,14 +44,15 @@ def fingerprint(endpoint: str, request: dict[str, Any]) -> str:
 
 
 def claim(engine: sa.Engine, user_id: str, key: str, endpoint: str, inflight_s: float) -> Claim:
-    """Claim ``key`` for a new request, or find its finished first response; 409 while in flight.
+    """Claim ``key`` for a new request, or find its finished first response; ``idempotency_conflict``
+    while in flight.
 
     An in-flight claim older than ``inflight_s`` (its request died) is taken over.
     """
     if not re.fullmatch(KEY_PATTERN, key):
-        raise ApiError(422, "invalid_request", "Idempotency-Key must be 1-255 visible ASCII characters")
+        raise DomainError("invalid_request", "Idempotency-Key must be 1-255 visible ASCII characters")
     with session_scope(engine) as session:
-        insert = (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(IdempotencyKey)
+        insert = insert_for(session, IdempotencyKey)
         now = utcnow()
         inserted = session.connection().execute(
             insert.values(user_id=user_id, key=key, endpoint=endpoint, created_at=now)
@@ -62,23 +63,24 @@ def claim(engine: sa.Engine, user_id: str, key: str, endpoint: str, inflight_s: 
             return Claim(user_id, key, endpoint)
         row = session.get(IdempotencyKey, (user_id, key), with_for_update=True)
         if row is None:  # released between our insert and read: the client may retry
-            raise ApiError(409, "idempotency_conflict")
+            raise DomainError("idempotency_conflict")
         if row.status_code is not None:
             return Claim(user_id, key, endpoint, (row.fingerprint or "", row.status_code, row.response or {}))
         if now - row.created_at < timedelta(seconds=inflight_s):
-            raise ApiError(409, "idempotency_conflict")
+            raise DomainError("idempotency_conflict")
         row.created_at, row.endpoint = now, endpoint
         session.add(row)
         return Claim(user_id, key, endpoint)
 
 
 def check_replay(claim: Claim, request_fingerprint: str) -> tuple[int, dict[str, Any]] | None:
-    """The stored response when ``claim`` finished with the same request; 422 for another request."""
+    """The stored response when ``claim`` finished with the same request; ``idempotency_mismatch``
+    for another."""
     if claim.replay is None:
         return None
     stored_fp, status, body = claim.replay
     if stored_fp != request_fingerprint:
-        raise ApiError(422, "idempotency_mismatch")
+        raise DomainError("idempotency_mismatch")
     return status, body
 
 

@@ -1,0 +1,101 @@
+"""Domain errors: every refusal carries a stable code, with a plain message in English and Simplified
+Chinese. The HTTP layer maps codes to status numbers; nothing here knows HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.errors import MESSAGES as MEDIA_MESSAGES
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    "unauthenticated": (
+        "Sign in first: send a valid bearer token or API key.",
+        "请先登录：请提供有效的令牌或 API 密钥。",
+    ),
+    "forbidden": ("Your role does not allow this.", "您的角色无权执行此操作。"),
+    "out_of_scope": ("This is outside the region you administer.", "该对象不在您管理的区域内。"),
+    "not_found": ("Not found.", "未找到。"),
+    "method_not_allowed": ("This method is not allowed here.", "不允许使用该请求方法。"),
+    "invalid_request": ("The request is invalid.", "请求无效。"),
+    "unknown_field": ("The request has a field this endpoint does not accept.", "请求包含不被接受的字段。"),
+    "invalid_micro_capability": (
+        "Give 1 to 30 micro-capability codes from A1–A13, B1–B10 and C1–C7.",
+        "请填写 1 到 30 个微能力点编号（A1–A13、B1–B10、C1–C7）。",
+    ),
+    "invalid_region": (
+        "A region code is a dotted path province.city.county.school, e.g. sc.cd.wh.s017.",
+        "区域编码应为“省.市.县.学校”格式，例如 sc.cd.wh.s017。",
+    ),
+    "invalid_photo": (
+        "A photo cannot be enrolled: it needs exactly one large, sharp, whole face.",
+        "照片无法用于人脸登记：照片中须有且只有一张清晰、完整、足够大的人脸。",
+    ),
+    "teacher_exists": ("A teacher with this id already exists.", "该教师编号已存在。"),
+    "invalid_resubmission": (
+        "resubmission_of must name an earlier submission of the same teacher.",
+        "resubmission_of 必须是同一位教师之前的提交。",
+    ),
+    "idempotency_conflict": (
+        "A request with this Idempotency-Key is still being processed; retry later.",
+        "使用该幂等键的请求仍在处理中，请稍后重试。",
+    ),
+    "idempotency_mismatch": (
+        "This Idempotency-Key was already used with a different request.",
+        "该幂等键已用于另一个不同的请求。",
+    ),
+    "upload_not_open": ("This upload is already completed or aborted.", "该上传已完成或已取消。"),
+    "upload_incomplete": (
+        "Some parts of the upload are missing or have the wrong size.",
+        "上传的部分分片缺失或大小不正确。",
+    ),
+    "no_media": ("This submission has no such media (yet).", "该提交（暂时）没有此媒体文件。"),
+    "range_not_satisfiable": (
+        "The requested byte range is outside the file.",
+        "请求的字节范围超出文件大小。",
+    ),
+    "not_screened": (
+        "Only a screened submission can be registered as shared material.",
+        "只有已完成筛查的提交才能登记为共享素材。",
+    ),
+    "not_dead": ("Only a dead-lettered delivery can be re-driven.", "只能重新投递已进入死信的记录。"),
+    "no_eligible_reviewer": (
+        "No eligible reviewer is left for some submissions once authors and recused units are excluded; "
+        "nothing was assigned.",
+        "排除作者及回避单位后，部分提交已无符合条件的评审人，本次未作任何分配。",
+    ),
+    "already_decided": ("This assignment already has a decision.", "该评审任务已有评审结论。"),
+    "already_disputed": ("This decision was already disputed.", "该评审结论已提出过异议。"),
+    "not_disputable": (
+        "A dispute re-check is final and cannot be disputed again.",
+        "争议复检结论为最终结论，不能再次提出异议。",
+    ),
+    "payload_too_large": ("The request body is too large.", "请求内容过大。"),
+    "internal_error": ("Something went wrong on our side.", "系统内部错误。"),
+    "unavailable": ("The service is temporarily unavailable.", "服务暂时不可用。"),
+    **MEDIA_MESSAGES,
+}
+
+
+class DomainError(Exception):
+    """A refusal the caller can fix or must know about, named by a stable ``code`` from ``MESSAGES``."""
+
+    code = "invalid_request"
+
+    def __init__(self, code: str | None = None, detail: Any | None = None):
+        code = code or type(self).code
+        if code not in MESSAGES:
+            raise ValueError(f"unknown error code {code!r}")
+        self.code, self.detail = code, detail
+        super().__init__(f"{code}: {detail}" if detail is not None else code)
+
+
+class NotFound(DomainError):
+    """The object does not exist, or the caller may not know that it does."""
+
+    code = "not_found"
+
+
+def message(code: str, chinese: bool) -> str:
+    """The message of ``code`` in Chinese or English (``internal_error``'s for an unknown code)."""
+    en, zh = MESSAGES.get(code, MESSAGES["internal_error"])
+    return zh if chinese else en
