@@ -14,7 +14,6 @@ _TEACHER_DUPLICATE_KEYS = {
     "kind",
     "verdict",
     "same_teacher",
-    "earlier",
     "score",
     "query_coverage",
     "match_coverage",
@@ -60,14 +59,22 @@ def media_digests(report: dict[str, Any] | None) -> set[str]:
     return found
 
 
+def _teacher_match(match: dict[str, Any], own_id: Any) -> dict[str, Any]:
+    """One match as its teacher sees it: how and where it matched, and whether theirs came first."""
+    seen = {k: v for k, v in match.items() if k in _TEACHER_DUPLICATE_KEYS}
+    if "earlier" in match:
+        seen["this_is_earlier"] = match["earlier"] == own_id
+    return seen
+
+
 def redact_for_teacher(report: dict[str, Any]) -> dict[str, Any]:
-    """A teacher's view: duplicate matches lose the other submission and teacher (and their media)."""
+    """A teacher's view: duplicate matches lose the other submission and teacher (and their media);
+    ``earlier`` becomes ``this_is_earlier``, as in the reviewer's packet."""
     section = report.get("duplicates")
     if section is None:
         return report
-    redacted = [
-        {k: v for k, v in m.items() if k in _TEACHER_DUPLICATE_KEYS} for m in duplicate_entries(report)
-    ]
+    own_id = report.get("submission_id")
+    redacted = [_teacher_match(m, own_id) for m in duplicate_entries(report)]
     if isinstance(section, dict):
         section = {
             k: (redacted if k in ("duplicates", "matches") and isinstance(v, list) else v)

@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.s3",
     "tests.fixtures.media",
     "tests.fixtures.stack",
+    "tests.fixtures.world",
 ]

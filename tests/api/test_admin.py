@@ -85,7 +85,8 @@ def test_event_feed_pages_by_cursor(client, world):
     assert {e["id"] for e in first["data"]}.isdisjoint(e["id"] for e in rest["data"])
     idle = client.get(f"/v1/events?after={rest['next_cursor']}", headers=auth).json()
     assert idle == {"data": [], "next_cursor": rest["next_cursor"]}
-    client.post(f"/v1/submissions/{world.subs['a']}/reprocess", headers=world.auth("school_admin"))
+    again = client.post(f"/v1/submissions/{world.subs['a']}/reprocess", headers=world.auth("school_admin"))
+    assert again.status_code == 202 and again.json()["status"] == "queued", again.text
     # a re-screening announces again; reprocessing itself is not a terminal screening
     assert client.get(f"/v1/events?after={rest['next_cursor']}", headers=auth).json()["data"] == []
 

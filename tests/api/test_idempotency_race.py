@@ -15,26 +15,18 @@ from core.settings import Settings
 from models.idempotency import IdempotencyKey
 from models.submissions import Submission
 from tests.api.conftest import LiveServer, build_world
-from tests.fixtures.db import create_pg_database, drop_pg_database
 
 CLIENTS = 100
 BODY = b"\x00\x00\x00\x18ftypisom" + b"race" * 50_000
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def race_settings(request, tmp_path):
-    if request.param == "sqlite":
-        yield Settings(home=tmp_path / "home", jwt_secret="race-" + "r" * 40)
-        return
-    url = create_pg_database()
-    try:
-        yield Settings(home=tmp_path / "home", jwt_secret="race-" + "r" * 40, database_url=url)
-    finally:
-        drop_pg_database(url)
+@pytest.fixture
+def race_settings(tmp_path, world_db):
+    return Settings(home=tmp_path / "home", jwt_secret="race-" + "r" * 40, database_url=world_db)
 
 
-def test_one_key_one_submission(race_settings):
-    world = build_world(race_settings)
+def test_one_key_one_submission(race_settings, screened_lessons):
+    world = build_world(race_settings, screened_lessons)
     start = threading.Barrier(CLIENTS)
     headers = {**world.auth("teacher"), "Idempotency-Key": "race-key-1"}
     data = {"teacher_id": "t_a", "micro_capabilities": ["A1", "A2"]}

@@ -10,21 +10,35 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from core.accounts import create_user, issue_token
+from core.db import session_scope
 from core.settings import Settings
-from tests.api.conftest import USERS, World, build_world
+from models.accounts import Role
+from tests.fixtures.db import clone_migrated, drop_pg_database
+from tests.fixtures.world import USERS, ScreenedLessons, World, build_world
 
 ROLES = list(USERS)
 ADMINS = {"school_admin", "county_admin", "city_admin", "province_admin", "other_admin"}
 _ids = count()
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, TestClient]]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def shared(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    migrated_templates: dict[str, str],
+    screened_lessons: ScreenedLessons,
+) -> Iterator[tuple[World, TestClient]]:
     home = tmp_path_factory.mktemp("roles") / "home"
-    world = build_world(Settings(home=home, jwt_secret="roles-secret-" + "y" * 32))
+    url = clone_migrated(migrated_templates, request.param, home.parent / "db")
+    world = build_world(
+        Settings(home=home, database_url=url, jwt_secret="roles-secret-" + "y" * 32), screened_lessons
+    )
     with TestClient(create_app(world.settings)) as client:
         yield world, client
     world.engine.dispose()
+    if request.param == "postgresql":
+        drop_pg_database(url)
 
 
 def allowed(*who: str, default: int = 404, ok: int = 200, forbidden: tuple[str, ...] = ()) -> dict[str, int]:
@@ -157,9 +171,11 @@ def test_service_and_admins_see_the_matched_submission(shared) -> None:
         dups = client.get(f"/v1/submissions/{world.subs['a']}/duplicates", headers=world.auth(who)).json()
         assert dups["duplicates"][0]["submission_id"] == world.subs["c"]
         assert dups["duplicates"][0]["teacher_id"] == "t_c"
-    other = world.blobs["other_keyframe"].removeprefix("sha256/")
+    other = world.blobs["other_keyframe"].removeprefix("sha256/")  # a keyframe of the copy "c"
+    resp = client.get(f"/v1/submissions/{world.subs['c']}/media/{other}", headers=world.auth("service"))
+    assert resp.status_code == 200  # through "c", whose report refers to it; never through "a"
     resp = client.get(f"/v1/submissions/{world.subs['a']}/media/{other}", headers=world.auth("service"))
-    assert resp.status_code == 200
+    assert resp.status_code == 404
 
 
 def test_storage_uris_never_leave_the_api(shared) -> None:
@@ -216,3 +232,26 @@ def test_unknown_fields_are_rejected(shared) -> None:
     data = {"teacher_id": "t_a", "micro_capabilities": "A1", "colour": "red"}
     resp = client.post("/v1/submissions", files=files, data=data, headers=world.auth("teacher"))
     assert resp.status_code == 422 and resp.json()["error"]["code"] == "unknown_field"
+
+
+def _strings(value: object) -> set[str]:
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, dict):
+        return set().union(set(map(str, value)), *map(_strings, value.values()))
+    if isinstance(value, list):
+        return set().union(*map(_strings, value))
+    return set()
+
+
+def test_the_later_copys_teacher_learns_only_that_theirs_came_second(shared) -> None:
+    world, client = shared
+    with session_scope(world.engine) as session:
+        user = create_user(session, {Role.teacher}, name="teacher of c", teacher_id="t_c")
+    headers = {"Authorization": f"Bearer {issue_token(world.settings, user.id, ttl_s=600)}"}
+    c = world.subs["c"]
+    for path in (f"/v1/submissions/{c}", f"/v1/submissions/{c}/duplicates"):
+        seen = _strings(client.get(path, headers=headers).json())
+        assert not {world.subs["a"], "t_a", "earlier"} & seen
+    (match,) = client.get(f"/v1/submissions/{c}/duplicates", headers=headers).json()["duplicates"]
+    assert match["this_is_earlier"] is False and match["verdict"] == "duplicate"

@@ -20,9 +20,9 @@ FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=list(Healt
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, screened_lessons):
     home = tmp_path_factory.mktemp("schemathesis") / "home"
-    world = build_world(Settings(home=home, jwt_secret="fuzz-" + "f" * 40))
+    world = build_world(Settings(home=home, jwt_secret="fuzz-" + "f" * 40), screened_lessons)
     with LiveServer(world.settings) as server:
         yield world, server
     world.engine.dispose()

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from core.settings import Settings
 from tests.api.conftest import build_world
 
 PART = 5 * 1024**2
@@ -18,15 +19,13 @@ DATA = os.urandom(2 * PART + 123_457)
 
 
 @pytest.fixture(params=["local", "s3"])
-def up(request, tmp_path):
-    overrides = {"jwt_secret": "uploads-" + "u" * 40, "upload_part_bytes": PART}
+def up(request, tmp_path, world_db, screened_lessons):
+    overrides = {"jwt_secret": "uploads-" + "u" * 40, "upload_part_bytes": PART, "database_url": world_db}
     if request.param == "s3":
         settings = request.getfixturevalue("s3_server").settings(tmp_path / "home", **overrides)
     else:
-        from core.settings import Settings
-
         settings = Settings(home=tmp_path / "home", **overrides)
-    world = build_world(settings)
+    world = build_world(settings, screened_lessons)
     with TestClient(create_app(settings)) as client:
         yield request.param, world, client
     world.engine.dispose()

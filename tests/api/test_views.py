@@ -72,21 +72,27 @@ def test_storage_uris_become_api_paths():
     assert out["note"] == "s3://not-a-blob"
 
 
-def test_teacher_view_drops_the_other_side():
-    report = {
-        "duplicates": {
-            "matches": [
-                {
-                    "verdict": "duplicate",
-                    "teacher_id": "t9",
-                    "submission_id": "s9",
-                    "match_uri": "file:///x",
-                    "score": 0.9,
-                }
-            ],
-            "version": "2",
-        }
-    }
-    out = redact_for_teacher(report)
-    assert out["duplicates"]["matches"] == [{"verdict": "duplicate", "score": 0.9}]
-    assert out["duplicates"]["version"] == "2"
+def _strings(value: object) -> set[str]:
+    """Every string in a JSON value, keys included."""
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, dict):
+        return set().union(set(map(str, value)), *map(_strings, value.values()))
+    if isinstance(value, list):
+        return set().union(*map(_strings, value))
+    return set()
+
+
+def test_teacher_view_drops_the_other_side(screened_lessons):
+    """On reports the pipeline made: the later copy and the earlier lesson it copies."""
+    for own, other, own_first in (("c", "a", False), ("a", "c", True)):
+        report = screened_lessons.reports[own]
+        assert report["duplicates"] and report["duplicates"][0]["earlier"]  # what the pipeline writes
+        out = redact_for_teacher(report)
+        seen = _strings(out)
+        assert screened_lessons.reports[other]["submission_id"] not in seen
+        assert report["duplicates"][0]["teacher_id"] not in seen
+        (match,) = out["duplicates"]
+        assert "earlier" not in match and match["this_is_earlier"] is own_first
+        assert match["segments"] == report["duplicates"][0]["segments"]
+    assert redact_for_teacher(screened_lessons.reports["d"])["duplicates"] == []

@@ -19,7 +19,7 @@ from core.settings import Settings
 from models.accounts import Role
 from models.submissions import Overall, Submission, SubmissionMeta, SubmissionStatus
 from models.teachers import Teacher
-from tests.api.conftest import World, build_world
+from tests.fixtures.world import ScreenedLessons, World, build_world
 
 SUBJECTS = ("math", "chinese", "english", "physics")
 CITIES = {"p1.c1": ("k1", "k2"), "p1.c2": ("k1", "k2", "k3")}
@@ -125,10 +125,10 @@ EXTRA_USERS = {
 
 
 @pytest.fixture
-def api_world(db_url: str, tmp_path: Path) -> Iterator[World]:
+def api_world(world_db: str, tmp_path: Path, screened_lessons: ScreenedLessons) -> Iterator[World]:
     """The API world of tests/api on SQLite or PostgreSQL, with the extra reviewers."""
-    settings = Settings(home=tmp_path / "home", database_url=db_url, jwt_secret="test-secret-" + "x" * 32)
-    world = build_world(settings)
+    settings = Settings(home=tmp_path / "home", database_url=world_db, jwt_secret="test-secret-" + "x" * 32)
+    world = build_world(settings, screened_lessons)
     with session_scope(world.engine) as session:
         for who, (roles, code, teacher) in EXTRA_USERS.items():
             user = create_user(session, roles, name=who, region=code, teacher_id=teacher)

@@ -36,12 +36,20 @@ def test_dispute_flow_end_to_end(api, api_world):
     packet = api.get(mine[0]["packet"], headers=world.auth("jj_reviewer"))
     assert packet.status_code == 200
     text = packet.text
-    for secret in ("t_a", "t_c", "Teacher", "sc.cd.wh", "s017", "a.mp4", world.subs["a"], world.subs["c"]):
+    uploader = world.user_ids["teacher"]  # teacher A uploaded the lesson
+    secrets = ("t_a", "t_a2", "t_c", "Teacher", "sc.cd.wh", "s017", "a.mp4", world.subs["a"], world.subs["c"])
+    for secret in (*secrets, uploader):
         assert secret not in text, secret
+    report = world.report("a")  # made by the pipeline: the packet carries its findings, blind
     evidence = packet.json()["evidence"]
-    assert evidence["duplicates"][0]["verdict"] == "duplicate"
-    assert evidence["duplicates"][0]["segments"] == [{"query_start": 0, "query_end": 30}]
-    assert evidence["presence"]["verdict"] == "valid" and evidence["keyframes"][0]["t"] == 1.0
+    assert evidence["duplicates"][0]["verdict"] == report["duplicates"][0]["verdict"] == "duplicate"
+    assert evidence["duplicates"][0]["segments"] == [
+        {"query_start": s["query_start"], "query_end": s["query_end"]}
+        for s in report["duplicates"][0]["segments"]
+    ]
+    assert evidence["duplicates"][0]["this_is_earlier"] is True  # "a" was screened before its copy
+    assert evidence["presence"]["verdict"] == report["presence"]["verdict"]
+    assert [k["t"] for k in evidence["keyframes"]] == [k["t"] for k in report["keyframes"]]
     assert packet.json()["screening_overall"] == "duplicate"
 
     # Media: exactly the packet's, through the assignment; nothing by submission, nothing of the other.
