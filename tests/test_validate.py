@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.boxes import structurally_truncated
+from pipeline.container_truncation import structurally_truncated
 from pipeline.errors import MediaError
 from pipeline.limits import MediaLimits
 from pipeline.probe import probe
