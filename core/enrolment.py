@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from core.storage import BlobStore
 from models.tables import Submission, Teacher, TeacherFace, utcnow
 from pipeline.enrolment_photo import encode_enrolment_photo
-from pipeline.presence.models import encoder_name
+from pipeline.presence.face_models import encoder_name
 
 ENCODING_DTYPE = "<f8"  # TeacherFace.encoding: float64 little-endian
 

@@ -17,9 +17,9 @@ from pipeline.presence import PresenceAnalyser, PresencePolicy
 from pipeline.presence.candidates import Candidate, CandidatePool
 from pipeline.presence.changes import ChangeMap
 from pipeline.presence.detection import Box, detect, scan_scale
+from pipeline.presence.face_models import face_models
 from pipeline.presence.flatness import face_patches, measure_flatness
 from pipeline.presence.liveness import Stillness, StillnessMeter
-from pipeline.presence.models import face_models
 from pipeline.presence.scoring import Gallery, TrackIdentity, identify_track, match_face
 from pipeline.presence.small_faces import FrameSample
 from pipeline.presence.tracking import Observation, Track

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from core.settings import Settings
 from models.tables import Submission, Teacher, TeacherFace
-from pipeline.presence.models import encoder_name
+from pipeline.presence.face_models import encoder_name
 from workers.analysers import plan_for
 
 MEDIA = {"validate": "4", "rendition": "4"}

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.frames import FinishContext, Frame, StageOutput
+from pipeline.presence.face_models import model_versions
 from pipeline.presence.flatness import Flatness, face_patches, measure_flatness
-from pipeline.presence.models import model_versions
 from pipeline.presence.policy import PresencePolicy
 from pipeline.presence.scoring import Gallery, TrackIdentity, identify_track
 from pipeline.presence.small_faces import FrameSample, SmallFaces, find_small_faces

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pipeline.presence.models import encode_face
+from pipeline.presence.face_models import encode_face
 from pipeline.presence.policy import PresencePolicy
 from pipeline.presence.tracking import Track
 
