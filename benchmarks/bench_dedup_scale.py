@@ -36,7 +36,7 @@ from pipeline.dedup import (
 from pipeline.dedup.audio import pack_hash
 from pipeline.dedup.index import VISUAL_EVERY_S, indexed_landmarks, indexed_runs
 from pipeline.limits import MediaLimits
-from pipeline.process import process_media
+from pipeline.media_pass import process_media
 from tests.synth_dedup import LessonSpec, make_lesson
 
 LESSON_S = 45 * 60

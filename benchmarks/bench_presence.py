@@ -26,11 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipeline.enrolment_photo import encode_enrolment_photo  # noqa: E402
 from pipeline.frames import FinishContext, Frame  # noqa: E402
 from pipeline.limits import MediaLimits  # noqa: E402
+from pipeline.media_pass import iter_frames  # noqa: E402
 from pipeline.presence import PresenceAnalyser, PresencePolicy  # noqa: E402
 from pipeline.presence.liveness import Stillness  # noqa: E402
 from pipeline.presence.scoring import Gallery, TrackIdentity, match_face  # noqa: E402
 from pipeline.presence.verdict import JudgedTrack, decide  # noqa: E402
-from pipeline.process import iter_frames  # noqa: E402
 from tests.synth_lessons import FACES, Appearance, Lesson, render_lesson  # noqa: E402
 
 HAMILTON = Path(__file__).resolve().parents[2] / "shared" / "data" / "clips" / "short_hamilton_clip.mp4"

@@ -16,8 +16,8 @@ from pipeline.decode import AUDIO_NAME, POSTER_NAME, decode_once
 from pipeline.errors import MediaError
 from pipeline.frames import FinishContext, Frame, StageOutput
 from pipeline.limits import MediaLimits
+from pipeline.media_pass import STAGE_VERSIONS, iter_frames, process_media
 from pipeline.probe import probe
-from pipeline.process import STAGE_VERSIONS, iter_frames, process_media
 from pipeline.rendition import RENDITION_NAME, plan_rendition
 from tests.fixtures.media import CLIPS, THREATEXCHANGE, make_video
 

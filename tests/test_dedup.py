@@ -26,7 +26,7 @@ from pipeline.dedup.audio import RATE, fingerprint_samples
 from pipeline.dedup.pdq import content_box, hamming, pdq
 from pipeline.frames import FinishContext, Frame
 from pipeline.limits import MediaLimits
-from pipeline.process import process_media
+from pipeline.media_pass import process_media
 from tests.synth_dedup import LessonSpec, concat, make_lesson, make_logo, make_still_lesson, transform
 
 THREATEXCHANGE = Path(__file__).resolve().parents[2] / "shared/data/dedup/threatexchange"

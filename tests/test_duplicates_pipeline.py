@@ -15,7 +15,7 @@ from models.outbox import Event
 from models.tables import Submission, SubmissionStatus
 from pipeline.dedup import AudioFingerprinter, VisualFingerprinter
 from pipeline.limits import MediaLimits
-from pipeline.process import process_media
+from pipeline.media_pass import process_media
 from tests.fixtures.media import ffmpeg
 from workers import dedup, queue
 from workers.runner import JobRunner

@@ -15,7 +15,7 @@ from pipeline.contact_sheet import BACKGROUND, format_timestamp, sheet_layout, w
 from pipeline.frames import FinishContext, Frame, StageOutput
 from pipeline.keyframes import KeyframeAnalyser, KeyframeParams
 from pipeline.limits import MediaLimits
-from pipeline.process import iter_frames, process_media
+from pipeline.media_pass import iter_frames, process_media
 
 TESTVIDEO = Path(__file__).resolve().parents[2] / "shared/data/clips/testvideo.mp4"
 # PySceneDetect 0.7.2 ContentDetector (defaults) on testvideo.mp4, measured once.

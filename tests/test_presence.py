@@ -13,6 +13,7 @@ import pytest
 
 from pipeline.frames import FinishContext, Frame
 from pipeline.limits import MediaLimits
+from pipeline.media_pass import process_media
 from pipeline.presence import PresenceAnalyser, PresencePolicy
 from pipeline.presence.candidates import Candidate, CandidatePool
 from pipeline.presence.changes import ChangeMap
@@ -24,7 +25,6 @@ from pipeline.presence.scoring import Gallery, TrackIdentity, identify_track, ma
 from pipeline.presence.small_faces import FrameSample
 from pipeline.presence.tracking import Observation, Track
 from pipeline.presence.verdict import JudgedTrack, decide
-from pipeline.process import process_media
 from tests.fixtures.media import DATA
 from tests.synth_lessons import FACES, Appearance, Lesson, cutout, render_lesson, speaking_face
 

@@ -16,7 +16,7 @@ import pytest
 from pipeline.errors import MediaError
 from pipeline.frames import FinishContext, Frame, StageOutput
 from pipeline.limits import MediaLimits
-from pipeline.process import STAGE_VERSIONS, process_media
+from pipeline.media_pass import STAGE_VERSIONS, process_media
 from tests.fixtures.media import CLIPS, ffmpeg, make_video
 
 TS_PACKET = 188

@@ -16,8 +16,8 @@ from pipeline.decode import FRAMES_VERSION
 from pipeline.dedup import AudioFingerprinter, VisualFingerprinter
 from pipeline.frames import FrameConsumer, Subsampled
 from pipeline.keyframes import KeyframeAnalyser, KeyframeParams
+from pipeline.media_pass import STAGE_VERSIONS
 from pipeline.presence import PresenceAnalyser, PresencePolicy
-from pipeline.process import STAGE_VERSIONS
 
 
 def _digest(*parts: object) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.process import STAGE_VERSIONS
+from pipeline.media_pass import STAGE_VERSIONS
 
 CORE_STAGES = ("validate", "rendition")
 # How an analyser's stored data shows in the report: nested under the stage name (the default), its

@@ -14,7 +14,7 @@ import ray
 from core.settings import Settings
 from core.storage import BlobStore, open_blob_store
 from pipeline.errors import MediaError
-from pipeline.process import STAGE_VERSIONS, process_media
+from pipeline.media_pass import STAGE_VERSIONS, process_media
 from workers.analysers import AnalyserPlan, build_analysers
 
 
