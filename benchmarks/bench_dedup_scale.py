@@ -24,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pipeline.analysis.host import AnalyserHost
 from pipeline.dedup import (
     AudioFingerprint,
     AudioFingerprinter,
@@ -55,7 +56,7 @@ def measure_rates(workdir: Path) -> dict[str, float | np.ndarray]:
         v, a = VisualFingerprinter(), AudioFingerprinter()
         job = workdir / f"job{k}"
         job.mkdir()
-        out = process_media(path, job, MediaLimits(), consumers=[v, a])
+        out = process_media(path, job, MediaLimits(), AnalyserHost([v, a]))
         fp = Fingerprint.from_stage_data(out.outputs[v.stage].data, out.outputs[a.stage].data)
         seconds += fp.duration_s
         runs += len(fp.visual)

@@ -23,7 +23,7 @@ from typing import Any
 
 from scenedetect import ContentDetector, detect
 
-from pipeline.frames import FinishContext
+from pipeline.analysis.analyser import FinishContext
 from pipeline.keyframes import KeyframeAnalyser
 from pipeline.limits import MediaLimits
 from pipeline.media_pass import iter_frames

@@ -23,8 +23,9 @@ import face_recognition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pipeline.analysis.analyser import FinishContext  # noqa: E402
 from pipeline.enrolment_photo import encode_enrolment_photo  # noqa: E402
-from pipeline.frames import FinishContext, Frame  # noqa: E402
+from pipeline.frames import Frame  # noqa: E402
 from pipeline.limits import MediaLimits  # noqa: E402
 from pipeline.media_pass import iter_frames  # noqa: E402
 from pipeline.presence import PresenceAnalyser, PresencePolicy  # noqa: E402

@@ -11,7 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.frames import FinishContext, Frame
+from pipeline.analysis.analyser import FinishContext
+from pipeline.analysis.host import AnalyserHost
+from pipeline.frames import Frame
 from pipeline.limits import MediaLimits
 from pipeline.media_pass import process_media
 from pipeline.presence import PresenceAnalyser, PresencePolicy
@@ -57,7 +59,7 @@ def analyse(
         {cid: [encoding(p) for p in photos] for cid, photos in (colleagues or {}).items()},
     )
     workdir.mkdir(parents=True, exist_ok=True)
-    outcome = process_media(video, workdir, MediaLimits(), consumers=[analyser])
+    outcome = process_media(video, workdir, MediaLimits(), AnalyserHost([analyser]))
     return outcome.outputs["presence"].data
 
 

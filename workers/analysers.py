@@ -12,9 +12,9 @@ from sqlmodel import Session
 from core.enrolment import load_gallery
 from core.settings import Settings
 from models.tables import Submission
+from pipeline.analysis.host import AnalyserHost
 from pipeline.decode import FRAMES_VERSION
 from pipeline.dedup import AudioFingerprinter, VisualFingerprinter
-from pipeline.frames import FrameConsumer, Subsampled
 from pipeline.keyframes import KeyframeAnalyser, KeyframeParams
 from pipeline.media_pass import STAGE_VERSIONS
 from pipeline.presence import PresenceAnalyser, PresencePolicy
@@ -78,9 +78,9 @@ def plan_for(session: Session, submission: Submission, settings: Settings) -> An
     )
 
 
-def build_analysers(plan: AnalyserPlan) -> list[FrameConsumer]:
-    """Instantiate the analysers, in the order their results feed each other (keyframes tag the
-    teacher's stretches found by presence); the fingerprints feed duplicate matching."""
+def build_host(plan: AnalyserPlan) -> AnalyserHost:
+    """The analysers in a host (keyframes tag the teacher's stretches found by presence; the
+    fingerprints feed duplicate matching)."""
     presence = PresenceAnalyser(
         plan.teacher_id,
         list(plan.teacher_encodings),
@@ -88,9 +88,4 @@ def build_analysers(plan: AnalyserPlan) -> list[FrameConsumer]:
         policy=plan.presence_policy,
     )
     keyframes = KeyframeAnalyser(plan.keyframe_params)
-    return [
-        Subsampled(presence, plan.stride),
-        Subsampled(keyframes, plan.stride),
-        VisualFingerprinter(),
-        AudioFingerprinter(),
-    ]
+    return AnalyserHost([presence, keyframes, VisualFingerprinter(), AudioFingerprinter()], plan.stride)

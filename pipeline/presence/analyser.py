@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.frames import FinishContext, Frame, StageOutput
+from pipeline.analysis.analyser import Analyser, FinishContext, FrameFeed, StageOutput
+from pipeline.frames import Frame
 from pipeline.presence.face_models import model_versions
 from pipeline.presence.flatness import Flatness, face_patches, measure_flatness
 from pipeline.presence.policy import PresencePolicy
@@ -19,13 +20,14 @@ from pipeline.presence.verdict import JudgedTrack, decide, not_checked
 MAX_LISTED_TRACKS = 200
 
 
-class PresenceAnalyser:
-    """A ``FrameConsumer``: tracks faces over the sampled frames, judges each track once it ends
-    (a few encodings), and at the end applies the policy. Without an enrolled teacher it does no
-    face work at all and reports ``not_checked``."""
+class PresenceAnalyser(Analyser):
+    """Tracks faces over the sampled frames, judges each track once it ends (a few encodings), and
+    at the end applies the policy. Without an enrolled teacher it does no face work at all and
+    reports ``not_checked``."""
 
     stage = "presence"
     version = "3"
+    feed = FrameFeed.SAMPLED
 
     def __init__(
         self,
