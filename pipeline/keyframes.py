@@ -33,7 +33,14 @@ import cv2
 import numpy as np
 import pdqhash
 
-from pipeline.analysis.analyser import Analyser, FinishContext, FrameFeed, StageOutput
+from pipeline.analysis.analyser import (
+    Analyser,
+    FinishContext,
+    FrameFeed,
+    ReportSection,
+    Setting,
+    StageOutput,
+)
 from pipeline.contact_sheet import format_timestamp, write_contact_sheet
 from pipeline.frames import Frame
 
@@ -208,11 +215,13 @@ class KeyframeAnalyser(Analyser):
     stage = "keyframes"
     # 2: cut times at the middle of the sample gap; 3: teacher frames at most half the cap, never repeated
     version = "3"
+    settings = (Setting("keyframe_params", KeyframeParams()),)
     feed = FrameFeed.SAMPLED
     reads = ("presence",)  # a frame of each stretch where the teacher is confirmed
+    report = ReportSection.merged("keyframes", "contact_sheet")
 
-    def __init__(self, params: KeyframeParams | None = None) -> None:
-        self.params = params or KeyframeParams()
+    def __init__(self, keyframe_params: KeyframeParams | None = None) -> None:
+        self.params = keyframe_params or KeyframeParams()
         self._t: list[float] = []
         self._delta: list[float] = []
         self._sharp: list[float] = []

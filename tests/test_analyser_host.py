@@ -1,5 +1,5 @@
 """The analyser host: strides per analyser, finish in the order of ``reads`` (each sees only what
-it reads), reads that cannot be met refused loudly."""
+it reads), declarations checked loudly, settings folded into stage versions, report sections."""
 
 from __future__ import annotations
 
@@ -8,9 +8,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.analysis.analyser import Analyser, FinishContext, FrameFeed, StageOutput
-from pipeline.analysis.host import AnalyserHost
+from pipeline.analysis.analyser import (
+    Analyser,
+    FinishContext,
+    FrameFeed,
+    ReportSection,
+    Setting,
+    StageOutput,
+)
+from pipeline.analysis.host import AnalyserHost, build_host
+from pipeline.analysis.stream import FrameStream
+from pipeline.analysis.versions import stage_versions
 from pipeline.frames import Frame
+
+STREAM = FrameStream(fps=2.0, max_side=640, sampled_stride=3)
 
 
 class Counter(Analyser):
@@ -27,6 +38,28 @@ class Counter(Analyser):
 
     def finish(self, ctx: FinishContext) -> StageOutput:
         return StageOutput({"frames": len(self.indexes), "saw": sorted(ctx.results)})
+
+
+class Tuned(Analyser):
+    stage, version = "tuned", "2"
+    settings = (Setting("threshold", 0.5), Setting("labels", ("a", "b")))
+    feed = FrameFeed.SAMPLED
+    report = ReportSection.merged("score")
+
+    def __init__(self, threshold: float, labels: tuple[str, ...]) -> None:
+        self.threshold, self.labels = threshold, labels
+
+    def finish(self, ctx: FinishContext) -> StageOutput:
+        return StageOutput({"score": self.threshold, "labels": list(self.labels)})
+
+
+class Silent(Analyser):
+    stage, version = "silent", "7"
+    feed = FrameFeed.NONE
+    report = ReportSection.hidden()
+
+    def finish(self, ctx: FinishContext) -> StageOutput:
+        return StageOutput({"audio": ctx.audio_path is not None})
 
 
 def _feed(host: AnalyserHost, frames: int) -> dict[str, StageOutput]:
@@ -73,3 +106,38 @@ def test_analysers_finish_after_what_they_read_and_see_only_that():
 def test_reads_that_cannot_be_met_fail_loudly(analysers, message):
     with pytest.raises(ValueError, match=message):
         AnalyserHost(analysers)
+
+
+def test_settings_are_given_by_name_and_unknown_ones_refused():
+    host = build_host([Tuned, Silent], {"threshold": 0.8}, STREAM)
+    tuned = host.analysers[0]
+    assert isinstance(tuned, Tuned) and (tuned.threshold, tuned.labels) == (0.8, ("a", "b"))
+    with pytest.raises(ValueError, match="treshold"):
+        build_host([Tuned, Silent], {"treshold": 0.8}, STREAM)
+    with pytest.raises(ValueError, match="treshold"):
+        stage_versions([Tuned], {"treshold": 0.8}, STREAM)
+
+
+def test_versions_fold_in_settings_and_the_stream_the_analyser_is_fed():
+    base = stage_versions([Tuned, Silent], {}, STREAM)
+    assert base["silent"] == "7"  # no settings, no frames: its version as declared
+    assert base["tuned"].startswith("2-") and len(base["tuned"]) == 12
+    assert stage_versions([Tuned], {"threshold": 0.5, "labels": ("a", "b")}, STREAM) == {
+        "tuned": base["tuned"]
+    }
+    changed = [
+        stage_versions([Tuned], {"threshold": 0.6}, STREAM),
+        stage_versions([Tuned], {"labels": ("b", "a")}, STREAM),
+        stage_versions([Tuned], {}, FrameStream(fps=2.0, max_side=640, sampled_stride=2)),
+        stage_versions([Tuned], {}, FrameStream(fps=2.0, max_side=1280, sampled_stride=3)),
+        stage_versions([Tuned], {}, FrameStream(fps=2.0, max_side=640, sampled_stride=3, version="9")),
+    ]
+    assert len({v["tuned"] for v in changed} | {base["tuned"]}) == len(changed) + 1
+    assert stage_versions([Silent], {}, FrameStream(fps=5.0, max_side=64)) == {"silent": "7"}
+
+
+def test_report_sections_nest_merge_or_hide():
+    data = {"score": 1.0, "labels": ["a"]}
+    assert ReportSection.nested().entries("tuned", data) == {"tuned": data}
+    assert ReportSection.merged("score", "missing").entries("tuned", data) == {"score": 1.0, "missing": None}
+    assert ReportSection.hidden().entries("tuned", data) == {}

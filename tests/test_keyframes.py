@@ -101,7 +101,7 @@ def run(
 
 def with_presence(keyframes: KeyframeAnalyser) -> AnalyserHost:
     """Keyframes read presence; with no teacher enrolled it finds no stretch (and looks at no face)."""
-    return AnalyserHost([PresenceAnalyser(None, []), keyframes])
+    return AnalyserHost([PresenceAnalyser(), keyframes])
 
 
 def times(data: dict) -> list[float]:

@@ -15,7 +15,7 @@ from core.settings import Settings
 from core.storage import BlobStore, open_blob_store
 from pipeline.errors import MediaError
 from pipeline.media_pass import STAGE_VERSIONS, process_media
-from workers.analysers import AnalyserPlan, build_host
+from workers.analysers import AnalyserPlan
 
 
 def upload_artifacts(value: Any, store: BlobStore) -> Any:
@@ -39,7 +39,7 @@ def run_screening(submission_id: str, blob_key: str, settings: Settings, plan: A
     started = time.perf_counter()
     try:
         src = store.get_file(blob_key, workdir / "upload.bin")
-        host = build_host(plan)
+        host = plan.host()
         try:
             outcome = process_media(src, workdir, settings.media_limits, host)
         except MediaError as err:

@@ -4,11 +4,12 @@ stage, and finishes the analysers in the order their ``reads`` ask for."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pipeline.analysis.analyser import Analyser, FinishContext, FrameFeed, StageOutput
+from pipeline.analysis.stream import FrameStream
 from pipeline.frames import Frame
 
 A = TypeVar("A", Analyser, type[Analyser])
@@ -40,6 +41,23 @@ class AnalyserHost:
             results[analyser.stage] = analyser.finish(ctx)
             self.timings[analyser.stage] += time.perf_counter() - t0
         return results
+
+
+def build_host(
+    analysers: Sequence[type[Analyser]], inputs: Mapping[str, Any], stream: FrameStream
+) -> AnalyserHost:
+    """Instantiate ``analysers`` with their declared settings taken from ``inputs`` by name (the
+    defaults for the rest) and host them. Raises ``ValueError`` for an input no analyser declares."""
+    check_inputs(analysers, inputs)
+    built = [cls(**{s.name: inputs.get(s.name, s.default) for s in cls.settings}) for cls in analysers]
+    return AnalyserHost(built, stream.sampled_stride)
+
+
+def check_inputs(analysers: Sequence[type[Analyser]], inputs: Mapping[str, Any]) -> None:
+    """Every input must be a setting some analyser declares (a misspelt one would change nothing)."""
+    declared = {s.name for cls in analysers for s in cls.settings}
+    if unknown := sorted(set(inputs) - declared):
+        raise ValueError(f"no analyser declares the settings {unknown}")
 
 
 def finish_order(analysers: Sequence[A]) -> list[A]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.analysis.analyser import Analyser, FinishContext, FrameFeed, StageOutput
+from pipeline.analysis.analyser import Analyser, FinishContext, FrameFeed, ReportSection, StageOutput
 
 RATE = 8000
 N_FFT = 1024
@@ -193,6 +193,7 @@ class AudioFingerprinter(Analyser):
     stage = "fingerprint_audio"
     version = "1"
     feed = FrameFeed.NONE
+    report = ReportSection.hidden()  # read by duplicate matching, not by people
 
     def finish(self, ctx: FinishContext) -> StageOutput:
         fp = fingerprint_pcm(ctx.audio_path, ctx.duration_s)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from pipeline.analysis.analyser import Analyser, FinishContext, StageOutput
+from pipeline.analysis.analyser import Analyser, FinishContext, ReportSection, StageOutput
 from pipeline.dedup.pdq import HASH_BYTES, content_box, hamming_pairs, pdq, pdq_gray_pair, work_image
 from pipeline.frames import Frame
 
@@ -122,6 +122,7 @@ class VisualFingerprinter(Analyser):
 
     stage = "fingerprint_visual"
     version = "1"
+    report = ReportSection.hidden()  # read by duplicate matching, not by people
 
     def __init__(self, step: float | None = None):
         """``step``: seconds between sampled frames (1 / analysis_fps); inferred from the frames when None."""
