@@ -12,7 +12,7 @@ from pipeline.analysis.analyser import Analyser, FinishContext, FrameFeed, Stage
 from pipeline.analysis.stream import FrameStream
 from pipeline.frames import Frame
 
-A = TypeVar("A", Analyser, type[Analyser])
+Declared = TypeVar("Declared", Analyser, type[Analyser])  # analysers or their classes
 
 
 class AnalyserHost:
@@ -60,7 +60,7 @@ def check_inputs(analysers: Sequence[type[Analyser]], inputs: Mapping[str, Any])
         raise ValueError(f"no analyser declares the settings {unknown}")
 
 
-def finish_order(analysers: Sequence[A]) -> list[A]:
+def finish_order(analysers: Sequence[Declared]) -> list[Declared]:
     """The analysers in the given order, except that each comes after the stages it reads.
     Raises ``ValueError`` for a stage declared twice, a read of an absent stage, or a cycle."""
     stages = [a.stage for a in analysers]
@@ -69,7 +69,7 @@ def finish_order(analysers: Sequence[A]) -> list[A]:
     for a in analysers:
         if unknown := sorted(set(a.reads) - set(stages)):
             raise ValueError(f"{a.stage} reads stages no analyser here produces: {unknown}")
-    ordered: list[A] = []
+    ordered: list[Declared] = []
     pending = list(analysers)
     while pending:
         done = {a.stage for a in ordered}

@@ -11,6 +11,8 @@ from pipeline.limits import MediaLimits
 
 @dataclass(frozen=True)
 class FrameStream:
+    """What the analysers' results depend on in the frames they are fed."""
+
     fps: float  # frames per second of the stream
     max_side: int  # long side of the frames
     sampled_stride: int = 1  # an analyser fed ``FrameFeed.SAMPLED`` takes every stride-th frame
