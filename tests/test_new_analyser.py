@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from pathlib import Path
 
 import cv2
 import pytest
@@ -15,12 +14,13 @@ from core.settings import Settings
 from pipeline.analysis.registry import ANALYSERS
 from pipeline.analysis.stream import FrameStream
 from pipeline.media_pass import iter_frames
+from tests.fixtures.media import CLIPS
 from tests.mean_brightness import MeanBrightness
 from workers.analysers import AnalyserPlan
 from workers.report import build_report, outcome_to_stages
 from workers.screening_task import run_screening
 
-CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "clips" / "short_hamilton_clip.mp4"
+CLIP = CLIPS / "short_hamilton_clip.mp4"
 WITH_BRIGHTNESS = (*ANALYSERS, MeanBrightness)  # the registry line
 
 
