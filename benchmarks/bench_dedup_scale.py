@@ -24,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pipeline.analysis.host import AnalyserHost
 from pipeline.dedup import (
     AudioFingerprint,
     AudioFingerprinter,
@@ -36,7 +37,7 @@ from pipeline.dedup import (
 from pipeline.dedup.audio import pack_hash
 from pipeline.dedup.index import VISUAL_EVERY_S, indexed_landmarks, indexed_runs
 from pipeline.limits import MediaLimits
-from pipeline.process import process_media
+from pipeline.media_pass import process_media
 from tests.synth_dedup import LessonSpec, make_lesson
 
 LESSON_S = 45 * 60
@@ -55,7 +56,7 @@ def measure_rates(workdir: Path) -> dict[str, float | np.ndarray]:
         v, a = VisualFingerprinter(), AudioFingerprinter()
         job = workdir / f"job{k}"
         job.mkdir()
-        out = process_media(path, job, MediaLimits(), consumers=[v, a])
+        out = process_media(path, job, MediaLimits(), AnalyserHost([v, a]))
         fp = Fingerprint.from_stage_data(out.outputs[v.stage].data, out.outputs[a.stage].data)
         seconds += fp.duration_s
         runs += len(fp.visual)

@@ -25,11 +25,11 @@ import pdqhash
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pipeline.analysis.analyser import FinishContext
 from pipeline.dedup import AudioFingerprinter, VisualFingerprinter
-from pipeline.frames import FinishContext
 from pipeline.limits import MediaLimits
+from pipeline.media_pass import iter_frames
 from pipeline.probe import probe
-from pipeline.process import iter_frames
 from tests.synth_dedup import LessonSpec, make_lesson
 
 TESTVIDEO = Path(__file__).resolve().parents[2] / "shared/data/clips/testvideo.mp4"

@@ -23,10 +23,10 @@ from typing import Any
 
 from scenedetect import ContentDetector, detect
 
-from pipeline.frames import FinishContext
+from pipeline.analysis.analyser import FinishContext
 from pipeline.keyframes import KeyframeAnalyser
 from pipeline.limits import MediaLimits
-from pipeline.process import iter_frames
+from pipeline.media_pass import iter_frames
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data/clips"
 CLIPS = [DATA / "testvideo.mp4", DATA / "short_hamilton_clip.mp4"]

@@ -23,14 +23,15 @@ import face_recognition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pipeline.analysis.analyser import FinishContext  # noqa: E402
 from pipeline.enrolment_photo import encode_enrolment_photo  # noqa: E402
-from pipeline.frames import FinishContext, Frame  # noqa: E402
+from pipeline.frames import Frame  # noqa: E402
 from pipeline.limits import MediaLimits  # noqa: E402
-from pipeline.presence import PresenceAnalyser, PresencePolicy  # noqa: E402
+from pipeline.media_pass import iter_frames  # noqa: E402
+from pipeline.presence import EnrolledFaces, PresenceAnalyser, PresencePolicy  # noqa: E402
 from pipeline.presence.liveness import Stillness  # noqa: E402
 from pipeline.presence.scoring import Gallery, TrackIdentity, match_face  # noqa: E402
 from pipeline.presence.verdict import JudgedTrack, decide  # noqa: E402
-from pipeline.process import iter_frames  # noqa: E402
 from tests.synth_lessons import FACES, Appearance, Lesson, render_lesson  # noqa: E402
 
 HAMILTON = Path(__file__).resolve().parents[2] / "shared" / "data" / "clips" / "short_hamilton_clip.mp4"
@@ -59,7 +60,7 @@ LESSONS = {
 
 
 def ours(frames: list[Frame], duration: float, teacher: list, workdir: Path) -> tuple[dict, float]:
-    analyser = PresenceAnalyser("T", teacher, {})
+    analyser = PresenceAnalyser(EnrolledFaces("T", tuple(teacher)))
     t0 = time.process_time()
     for frame in frames:
         analyser.process(frame)

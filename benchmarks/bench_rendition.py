@@ -23,7 +23,7 @@ import ffmpeg as ffmpeg_python
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.limits import MediaLimits  # noqa: E402
-from pipeline.process import process_media  # noqa: E402
+from pipeline.media_pass import process_media  # noqa: E402
 from pipeline.rendition import RenditionPlan, plan_rendition  # noqa: E402
 from pipeline.validate import validate  # noqa: E402
 

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.bench_presence import ours  # noqa: E402
 from pipeline.enrolment_photo import encode_enrolment_photo  # noqa: E402
 from pipeline.limits import MediaLimits  # noqa: E402
-from pipeline.process import iter_frames  # noqa: E402
+from pipeline.media_pass import iter_frames  # noqa: E402
 from tests.synth_lessons import FACES, Appearance, Lesson, render_lesson  # noqa: E402
 
 SECONDS = 30

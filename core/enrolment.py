@@ -14,7 +14,7 @@ from models.base import utcnow
 from models.submissions import Submission
 from models.teachers import Teacher, TeacherFace
 from pipeline.enrolment_photo import encode_enrolment_photo
-from pipeline.presence.models import encoder_name
+from pipeline.presence.face_models import encoder_name
 
 ENCODING_DTYPE = "<f8"  # TeacherFace.encoding: float64 little-endian
 

@@ -29,7 +29,7 @@ from pipeline.ffmpeg_run import (
     input_url,
     run,
 )
-from pipeline.frames import FinishContext, Frame, FrameConsumer, StageOutput
+from pipeline.frames import Frame
 from pipeline.limits import MediaLimits
 from pipeline.poster import PosterPicker
 from pipeline.probe import MediaInfo, decoder_pixel_cap
@@ -146,8 +146,7 @@ class DecodeResult:
     decoded_duration_s: float
     plan: RenditionPlan  # the plan carried out (a failed remux falls back to a transcode)
     warnings: list[str] = field(default_factory=list)  # tolerated problems, for the report
-    outputs: dict[str, StageOutput] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # decode (without time in on_frame), poster
 
 
 def frame_size(info: MediaInfo, limits: MediaLimits) -> tuple[int, int]:
@@ -342,12 +341,12 @@ def decode_once(
     plan: RenditionPlan,
     workdir: Path,
     limits: MediaLimits,
-    consumers: Sequence[FrameConsumer] = (),
+    on_frame: Callable[[Frame], None] | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> DecodeResult:
-    """One ffmpeg pass over ``src``: rendition + frames to every consumer + 8 kHz audio; then the
-    poster and each consumer's ``finish`` in order. A remux whose timestamps the mp4 muxer had to
-    fix gets a transcoded rendition from a second, rendition-only pass. Raises ``MediaError``
+    """One ffmpeg pass over ``src``: rendition + every sampled frame to ``on_frame`` (the analyser
+    host) + 8 kHz audio; then the poster. A remux whose timestamps the mp4 muxer had to fix gets a
+    transcoded rendition from a second, rendition-only pass. Raises ``MediaError``
     (``truncated``/``corrupt``, or a confinement code) after deleting every partial output."""
     workdir = Path(workdir)
     rendition = workdir / RENDITION_NAME
@@ -360,16 +359,17 @@ def decode_once(
     until = info.duration_s + OUTPUT_CAP_S  # never decode far past the declared duration
 
     picker = PosterPicker(info.duration_s)
-    timings: dict[str, float] = {c.stage: 0.0 for c in consumers}
     warnings: list[str] = []
     started = time.perf_counter()
+    fed_s = 0.0  # time spent in on_frame, not the decode's
 
     def feed(frame: Frame) -> None:
+        nonlocal fed_s
         picker.process(frame)
-        for c in consumers:
+        if on_frame is not None:
             t0 = time.perf_counter()
-            c.process(frame)
-            timings[c.stage] += time.perf_counter() - t0
+            on_frame(frame)
+            fed_s += time.perf_counter() - t0
         if progress is not None and info.duration_s > 0:
             progress(min(1.0, frame.t / info.duration_s))
 
@@ -389,20 +389,11 @@ def decode_once(
     except BaseException:
         _discard(outputs_paths)
         raise
-    timings["decode"] = time.perf_counter() - started - sum(timings[c.stage] for c in consumers)
+    timings = {"decode": time.perf_counter() - started - fed_s}
 
     t0 = time.perf_counter()
     poster_path = poster if picker.write(poster) else None
     timings["poster"] = time.perf_counter() - t0
-
-    results: dict[str, StageOutput] = {}
-    for c in consumers:
-        t0 = time.perf_counter()
-        ctx = FinishContext(workdir=workdir, duration_s=decoded, audio_path=audio, results=dict(results))
-        results[c.stage] = c.finish(ctx)
-        timings[c.stage] += time.perf_counter() - t0
-    if progress is not None:
-        progress(1.0)
     return DecodeResult(
         rendition=RenditionOutput(rendition, plan.mode, plan.width, plan.height),
         poster_path=poster_path,
@@ -411,7 +402,6 @@ def decode_once(
         decoded_duration_s=decoded,
         plan=plan,
         warnings=warnings,
-        outputs=results,
         timings=timings,
     )
 

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from pipeline.presence.detection import Box, detect, suppress_overlaps
-from pipeline.presence.models import encode_face, face_models
+from pipeline.presence.face_models import encode_face, face_models
 from pipeline.presence.quality import sharpness
 
 MAX_PHOTO_BYTES = 40 * 1024**2

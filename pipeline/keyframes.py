@@ -33,8 +33,16 @@ import cv2
 import numpy as np
 import pdqhash
 
+from pipeline.analysis.analyser import (
+    Analyser,
+    FinishContext,
+    FrameFeed,
+    ReportSection,
+    Setting,
+    StageOutput,
+)
 from pipeline.contact_sheet import format_timestamp, write_contact_sheet
-from pipeline.frames import FinishContext, Frame, StageOutput
+from pipeline.frames import Frame
 
 DELTA_SIZE = (96, 64)  # (w, h) of the copy the content delta is measured on
 DELTA_SIDE = 96
@@ -198,8 +206,8 @@ class _Candidates:
     coverage: list[_Kept] = field(default_factory=list)
 
 
-class KeyframeAnalyser:
-    """Frame consumer for the ``keyframes`` stage. ``finish`` writes keyframe JPEGs (long side
+class KeyframeAnalyser(Analyser):
+    """The ``keyframes`` stage. ``finish`` writes keyframe JPEGs (long side
     <= 480 px) and one contact sheet into ``ctx.workdir/keyframes`` and returns
     ``{"keyframes": [{t, uri, width, height, tags, sharpness}], "contact_sheet": {uri, tiles} | None,
     "cuts": [t], "cap": n}`` (no contact sheet when no frame was usable)."""
@@ -207,9 +215,13 @@ class KeyframeAnalyser:
     stage = "keyframes"
     # 2: cut times at the middle of the sample gap; 3: teacher frames at most half the cap, never repeated
     version = "3"
+    settings = (Setting("keyframe_params", KeyframeParams()),)
+    feed = FrameFeed.SAMPLED
+    reads = ("presence",)  # a frame of each stretch where the teacher is confirmed
+    report = ReportSection.merged("keyframes", "contact_sheet")
 
-    def __init__(self, params: KeyframeParams | None = None) -> None:
-        self.params = params or KeyframeParams()
+    def __init__(self, keyframe_params: KeyframeParams | None = None) -> None:
+        self.params = keyframe_params or KeyframeParams()
         self._t: list[float] = []
         self._delta: list[float] = []
         self._sharp: list[float] = []
@@ -463,9 +475,9 @@ def _within(t: float, start: float, end: float) -> bool:
 
 
 def teacher_stretches(ctx: FinishContext) -> list[tuple[float, float]]:
-    """(start, end) seconds of confirmed teacher presence, from the presence stage when it ran."""
+    """(start, end) seconds of confirmed teacher presence, from the presence stage."""
     presence = ctx.results.get("presence")
-    if presence is None:
+    if presence is None:  # finished alone, outside a host (tests, benchmarks)
         return []
     out = []
     for seg in presence.data.get("segments", []):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.boxes import structurally_truncated
+from pipeline.container_truncation import structurally_truncated
 from pipeline.errors import MediaError
 from pipeline.limits import MediaLimits
 from pipeline.probe import MediaInfo, probe

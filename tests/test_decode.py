@@ -1,4 +1,4 @@
-"""The one decode: rendition (remux/transcode), frame stream, 8 kHz audio, poster, consumers, and
+"""The one decode: rendition (remux/transcode), frame stream, 8 kHz audio, poster, analysers, and
 truncated/corrupt streams caught during the pass with no partial outputs left behind."""
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ import cv2
 import numpy as np
 import pytest
 
+from pipeline.analysis.analyser import Analyser, FinishContext, StageOutput
+from pipeline.analysis.host import AnalyserHost
 from pipeline.decode import AUDIO_NAME, POSTER_NAME, decode_once
 from pipeline.errors import MediaError
-from pipeline.frames import FinishContext, Frame, StageOutput
+from pipeline.frames import Frame
 from pipeline.limits import MediaLimits
+from pipeline.media_pass import STAGE_VERSIONS, iter_frames, process_media
 from pipeline.probe import probe
-from pipeline.process import STAGE_VERSIONS, iter_frames, process_media
 from pipeline.rendition import RENDITION_NAME, plan_rendition
 from tests.fixtures.media import CLIPS, THREATEXCHANGE, make_video
 
@@ -85,11 +87,13 @@ def keyframe_times(path: Path) -> list[float]:
     return [float(f["pts_time"]) for f in frames]
 
 
-class Recorder:
-    """A consumer that records what it was given."""
+class Recorder(Analyser):
+    """An analyser that records what it was given."""
 
-    def __init__(self, stage: str, calls: list[str]) -> None:
-        self.stage, self.version = stage, "1"
+    version = "1"
+
+    def __init__(self, stage: str, calls: list[str], reads: tuple[str, ...] = ()) -> None:
+        self.stage, self.reads = stage, reads
         self.calls = calls
         self.frames: list[Frame] = []
         self.ctx: FinishContext | None = None
@@ -112,11 +116,11 @@ def test_truncated_faststart_mp4_passes_ffprobe_and_is_caught_by_the_decode(
     src = hostile_files("truncated")
     info = probe(src, job_dir, small_limits)  # ffprobe alone is fooled: the index is complete
     assert info.duration_s == pytest.approx(4.0, abs=0.1)
-    recorder = Recorder("r", [])
+    frames: list[Frame] = []
     with pytest.raises(MediaError) as err:
-        decode_once(src, info, plan_rendition(info), job_dir, small_limits, [recorder])
+        decode_once(src, info, plan_rendition(info), job_dir, small_limits, frames.append)
     assert err.value.code == "truncated"
-    assert recorder.ctx is None  # no consumer was finished on a rejected file
+    assert frames  # the frames before the cut were decoded: only the end of the pass tells
     assert not OUTPUT_NAMES & {p.name for p in job_dir.iterdir()}
 
 
@@ -150,13 +154,14 @@ def test_header_that_under_declares_the_duration_is_rejected(hostile_files, job_
     assert probe(src, job_dir, small_limits).duration_s == pytest.approx(2.0)
     recorder = Recorder("r", [])
     with pytest.raises(MediaError) as err:
-        process_media(src, job_dir, small_limits, [recorder])
+        process_media(src, job_dir, small_limits, AnalyserHost([recorder]))
     assert err.value.code == "corrupt"
     assert len(recorder.frames) <= 5  # decoding stopped near the declared end, not at 20 s
+    assert recorder.ctx is None  # no analyser is finished on a rejected file
     assert list(job_dir.iterdir()) == []
 
 
-def test_consumer_failure_stops_ffmpeg_and_discards_outputs(tmp_path, job_dir, small_limits):
+def test_analyser_failure_stops_ffmpeg_and_discards_outputs(tmp_path, job_dir, small_limits):
     src = make_video(tmp_path / "v.mp4", seconds=3)
 
     class Boom(Recorder):
@@ -164,7 +169,7 @@ def test_consumer_failure_stops_ffmpeg_and_discards_outputs(tmp_path, job_dir, s
             raise RuntimeError("analyser bug")
 
     with pytest.raises(RuntimeError, match="analyser bug"):
-        process_media(src, job_dir, small_limits, [Boom("boom", [])])
+        process_media(src, job_dir, small_limits, AnalyserHost([Boom("boom", [])]))
     assert list(job_dir.iterdir()) == []
 
 
@@ -278,7 +283,7 @@ def test_portrait_phone_video_is_transcoded_portrait(tmp_path, job_dir, small_li
 def test_small_portrait_video_is_remuxed_and_keeps_its_rotation(tmp_path, job_dir, small_limits):
     src = make_video(tmp_path / "phone.mp4", seconds=2, width=640, height=360, rotate=90)
     recorder = Recorder("r", [])
-    out = process_media(src, job_dir, small_limits, [recorder])
+    out = process_media(src, job_dir, small_limits, AnalyserHost([recorder]))
     assert out.rendition.mode == "remux"
     assert (out.rendition.width, out.rendition.height) == (360, 640)
     side = streams(out.rendition.path)["video"].get("side_data_list", [])
@@ -297,7 +302,7 @@ def test_native_portrait_4k_is_accepted(tmp_path, job_dir, small_limits):
 def test_video_without_audio(tmp_path, job_dir, small_limits):
     src = make_video(tmp_path / "silent.mp4", seconds=2, acodec=None)
     recorder = Recorder("r", [])
-    out = process_media(src, job_dir, small_limits, [recorder])
+    out = process_media(src, job_dir, small_limits, AnalyserHost([recorder]))
     assert out.audio_path is None and recorder.ctx.audio_path is None
     assert out.media["audio_codec"] is None
     assert "audio" not in streams(out.rendition.path)
@@ -322,7 +327,7 @@ def test_frames_are_sampled_downscaled_and_bgr(tmp_path, job_dir):
     )
     limits = MediaLimits(analysis_fps=2.0, analysis_max_side=200)
     recorder = Recorder("r", [])
-    out = process_media(src, job_dir, limits, [recorder])
+    out = process_media(src, job_dir, limits, AnalyserHost([recorder]))
     frames = recorder.frames
     assert len(frames) == out.frames_seen == pytest.approx(8, abs=1)
     assert [f.index for f in frames] == list(range(len(frames)))
@@ -335,20 +340,20 @@ def test_frames_are_sampled_downscaled_and_bgr(tmp_path, job_dir):
 def test_frames_are_never_upscaled(tmp_path, job_dir):
     src = make_video(tmp_path / "tiny.mp4", seconds=2, width=160, height=90, acodec=None)
     recorder = Recorder("r", [])
-    process_media(src, job_dir, MediaLimits(analysis_max_side=1280), [recorder])
+    process_media(src, job_dir, MediaLimits(analysis_max_side=1280), AnalyserHost([recorder]))
     assert recorder.frames[0].image.shape == (90, 160, 3)
 
 
-def test_consumers_run_in_order_and_see_earlier_results(tmp_path, job_dir, small_limits):
+def test_analysers_finish_after_the_stages_they_read(tmp_path, job_dir, small_limits):
     src = make_video(tmp_path / "v.mp4", seconds=3)
     calls: list[str] = []
-    first, second = Recorder("faces", calls), Recorder("keyframes", calls)
-    out = process_media(src, job_dir, small_limits, [first, second])
+    first, second = Recorder("faces", calls), Recorder("keyframes", calls, reads=("faces",))
+    out = process_media(src, job_dir, small_limits, AnalyserHost([second, first]))
     assert calls == ["faces", "keyframes"]
     assert out.outputs["faces"].data == {"frames": 3, "saw": []}
     assert out.outputs["keyframes"].data == {"frames": 3, "saw": ["faces"]}
     assert second.ctx.workdir == job_dir and second.ctx.duration_s == pytest.approx(3.0, abs=0.1)
-    assert first.frames[1].image is second.frames[1].image  # one array shared, not copied per consumer
+    assert first.frames[1].image is second.frames[1].image  # one array shared, not copied per analyser
     assert {"validate", "decode", "poster", "faces", "keyframes"} <= set(out.timings)
     assert set(STAGE_VERSIONS) == {"validate", "rendition"}
 

@@ -12,6 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
+from pipeline.analysis.analyser import FinishContext
+from pipeline.analysis.host import AnalyserHost
 from pipeline.dedup import (
     AudioFingerprint,
     AudioFingerprinter,
@@ -24,9 +26,9 @@ from pipeline.dedup import (
 )
 from pipeline.dedup.audio import RATE, fingerprint_samples
 from pipeline.dedup.pdq import content_box, hamming, pdq
-from pipeline.frames import FinishContext, Frame
+from pipeline.frames import Frame
 from pipeline.limits import MediaLimits
-from pipeline.process import process_media
+from pipeline.media_pass import process_media
 from tests.synth_dedup import LessonSpec, concat, make_lesson, make_logo, make_still_lesson, transform
 
 THREATEXCHANGE = Path(__file__).resolve().parents[2] / "shared/data/dedup/threatexchange"
@@ -64,9 +66,9 @@ UNRELATED = [("A", "D"), ("B", "D"), ("A", "B"), ("C", "G")]
 
 
 def fingerprint_file(path: Path, workdir: Path, fps: float = 1.0) -> Fingerprint:
-    """Fingerprints from the one decode (process_media) with both dedup consumers."""
+    """Fingerprints from the one decode (process_media) with both dedup analysers."""
     visual, audio = VisualFingerprinter(), AudioFingerprinter()
-    out = process_media(path, workdir, MediaLimits(analysis_fps=fps), consumers=[visual, audio])
+    out = process_media(path, workdir, MediaLimits(analysis_fps=fps), AnalyserHost([visual, audio]))
     vdata = out.outputs[visual.stage].data
     keyframes = vdata["keyframes"].read_bytes() if "keyframes" in vdata else None
     return Fingerprint.from_stage_data(vdata, out.outputs[audio.stage].data, keyframes)

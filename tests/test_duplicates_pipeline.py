@@ -14,9 +14,10 @@ from core.submissions import submit_file
 from models.dedup import DuplicateMatch
 from models.outbox import Event
 from models.submissions import Submission, SubmissionStatus
+from pipeline.analysis.host import AnalyserHost
 from pipeline.dedup import AudioFingerprinter, VisualFingerprinter
 from pipeline.limits import MediaLimits
-from pipeline.process import process_media
+from pipeline.media_pass import process_media
 from tests.fixtures.media import ffmpeg
 from workers import dedup
 from workers.runner import JobRunner
@@ -135,7 +136,7 @@ def _fingerprinted(stack, path: Path, teacher: str, workdir: Path) -> tuple[str,
     """A submission with its fingerprint stages stored, as a runner leaves them before matching."""
     visual, audio = VisualFingerprinter(), AudioFingerprinter()
     workdir.mkdir(parents=True)
-    out = process_media(path, workdir, MediaLimits(analysis_fps=2.0), consumers=[visual, audio])
+    out = process_media(path, workdir, MediaLimits(analysis_fps=2.0), AnalyserHost([visual, audio]))
     stages = {
         visual.stage: {k: v for k, v in out.outputs[visual.stage].data.items() if k != "keyframes"},
         audio.stage: out.outputs[audio.stage].data,

@@ -19,7 +19,7 @@ from core.enrolment import TeacherNotFound, enroll, forget, load_gallery
 from core.storage_local import LocalBlobStore
 from models.teachers import Teacher, TeacherFace
 from pipeline.enrolment_photo import EnrolmentPhotoError, encode_enrolment_photo
-from pipeline.presence.models import encoder_name
+from pipeline.presence.face_models import encoder_name
 from tests.fixtures.media import DATA
 
 FACES = DATA / "faces"

@@ -11,11 +11,14 @@ import cv2
 import numpy as np
 import pytest
 
+from pipeline.analysis.analyser import FinishContext, StageOutput
+from pipeline.analysis.host import AnalyserHost
 from pipeline.contact_sheet import BACKGROUND, format_timestamp, sheet_layout, write_contact_sheet
-from pipeline.frames import FinishContext, Frame, StageOutput
+from pipeline.frames import Frame
 from pipeline.keyframes import KeyframeAnalyser, KeyframeParams
 from pipeline.limits import MediaLimits
-from pipeline.process import iter_frames, process_media
+from pipeline.media_pass import iter_frames, process_media
+from pipeline.presence import PresenceAnalyser
 
 TESTVIDEO = Path(__file__).resolve().parents[2] / "shared/data/clips/testvideo.mp4"
 # PySceneDetect 0.7.2 ContentDetector (defaults) on testvideo.mp4, measured once.
@@ -96,6 +99,11 @@ def run(
     return analyser.finish(ctx).data
 
 
+def with_presence(keyframes: KeyframeAnalyser) -> AnalyserHost:
+    """Keyframes read presence; with no teacher enrolled it finds no stretch (and looks at no face)."""
+    return AnalyserHost([PresenceAnalyser(), keyframes])
+
+
 def times(data: dict) -> list[float]:
     return [k["t"] for k in data["keyframes"]]
 
@@ -120,7 +128,7 @@ def slide_frames(slide_lesson, tmp_path_factory) -> list[Frame]:
 
 
 def test_slide_lesson_end_to_end_one_keyframe_per_slide(slide_lesson, tmp_path):
-    outcome = process_media(slide_lesson, tmp_path, MediaLimits(), consumers=[KeyframeAnalyser()])
+    outcome = process_media(slide_lesson, tmp_path, MediaLimits(), with_presence(KeyframeAnalyser()))
     data = outcome.outputs["keyframes"].data
     slides = [slide_at(t) for t in times(data)]
     assert sorted(slides) == sorted(set(SLIDE_ORDER))  # every slide once, the repeated one too
@@ -357,7 +365,7 @@ def test_memory_stays_bounded_on_a_long_busy_stream(tmp_path):
 
 
 def test_testvideo_cuts_agree_with_pyscenedetect_and_each_shot_gets_one_frame(tmp_path):
-    outcome = process_media(TESTVIDEO, tmp_path, MediaLimits(), consumers=[KeyframeAnalyser()])
+    outcome = process_media(TESTVIDEO, tmp_path, MediaLimits(), with_presence(KeyframeAnalyser()))
     data = outcome.outputs["keyframes"].data
     for ref in PYSCENEDETECT_CUTS:
         assert any(abs(c - ref) <= 1.0 for c in data["cuts"]), (ref, data["cuts"])

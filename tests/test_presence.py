@@ -11,20 +11,22 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.frames import FinishContext, Frame
+from pipeline.analysis.analyser import FinishContext
+from pipeline.analysis.host import AnalyserHost
+from pipeline.frames import Frame
 from pipeline.limits import MediaLimits
-from pipeline.presence import PresenceAnalyser, PresencePolicy
+from pipeline.media_pass import process_media
+from pipeline.presence import EnrolledFaces, PresenceAnalyser, PresencePolicy
 from pipeline.presence.candidates import Candidate, CandidatePool
 from pipeline.presence.changes import ChangeMap
 from pipeline.presence.detection import Box, detect, scan_scale
+from pipeline.presence.face_models import face_models
 from pipeline.presence.flatness import face_patches, measure_flatness
 from pipeline.presence.liveness import Stillness, StillnessMeter
-from pipeline.presence.models import face_models
 from pipeline.presence.scoring import Gallery, TrackIdentity, identify_track, match_face
 from pipeline.presence.small_faces import FrameSample
 from pipeline.presence.tracking import Observation, Track
 from pipeline.presence.verdict import JudgedTrack, decide
-from pipeline.process import process_media
 from tests.fixtures.media import DATA
 from tests.synth_lessons import FACES, Appearance, Lesson, cutout, render_lesson, speaking_face
 
@@ -51,13 +53,14 @@ def analyse(
     teacher_id: str | None = "T-obama",
 ) -> dict:
     """Run the one decode with the presence analyser; return its report section."""
-    analyser = PresenceAnalyser(
+    faces = EnrolledFaces(
         teacher_id,
-        [encoding(p) for p in teacher],
-        {cid: [encoding(p) for p in photos] for cid, photos in (colleagues or {}).items()},
+        tuple(encoding(p) for p in teacher),
+        {cid: tuple(encoding(p) for p in photos) for cid, photos in (colleagues or {}).items()},
     )
+    analyser = PresenceAnalyser(faces)
     workdir.mkdir(parents=True, exist_ok=True)
-    outcome = process_media(video, workdir, MediaLimits(), consumers=[analyser])
+    outcome = process_media(video, workdir, MediaLimits(), AnalyserHost([analyser]))
     return outcome.outputs["presence"].data
 
 
@@ -458,7 +461,7 @@ def test_flatness_tells_a_held_up_photo_from_a_speaking_face():
 
 def test_analyser_works_on_frames_without_a_decode():
     """The analyser is pure: frames in, report out (here: a still canvas with one face)."""
-    analyser = PresenceAnalyser("T-obama", [encoding(p) for p in OBAMA_REFS], {})
+    analyser = PresenceAnalyser(EnrolledFaces("T-obama", tuple(encoding(p) for p in OBAMA_REFS)))
     image = _face_canvas(120, (640, 360))
     for i in range(8):
         analyser.process(Frame(i, float(i), image))
@@ -470,7 +473,7 @@ def test_analyser_works_on_frames_without_a_decode():
 
 
 def test_analyser_copes_with_tiny_and_portrait_frames():
-    analyser = PresenceAnalyser("T-obama", [encoding(p) for p in OBAMA_REFS], {})
+    analyser = PresenceAnalyser(EnrolledFaces("T-obama", tuple(encoding(p) for p in OBAMA_REFS)))
     rng = np.random.default_rng(3)
     for i in range(3):
         analyser.process(Frame(i, float(i), rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)))

@@ -13,10 +13,12 @@ import cv2
 import numpy as np
 import pytest
 
+from pipeline.analysis.analyser import Analyser, FinishContext, StageOutput
+from pipeline.analysis.host import AnalyserHost
 from pipeline.errors import MediaError
-from pipeline.frames import FinishContext, Frame, StageOutput
+from pipeline.frames import Frame
 from pipeline.limits import MediaLimits
-from pipeline.process import STAGE_VERSIONS, process_media
+from pipeline.media_pass import STAGE_VERSIONS, process_media
 from tests.fixtures.media import CLIPS, ffmpeg, make_video
 
 TS_PACKET = 188
@@ -29,8 +31,8 @@ def ffprobe_json(path: Path, *args: str) -> dict:
     return json.loads(out)
 
 
-class Recorder:
-    """A consumer that keeps every frame it is given."""
+class Recorder(Analyser):
+    """An analyser that keeps every frame it is given."""
 
     stage, version = "recorder", "1"
 
@@ -46,7 +48,7 @@ class Recorder:
 
 def run(src: Path, job_dir: Path, limits: MediaLimits):
     recorder = Recorder()
-    out = process_media(src, job_dir, limits, [recorder])
+    out = process_media(src, job_dir, limits, AnalyserHost([recorder]))
     return out, recorder.frames
 
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.boxes import structurally_truncated
+from pipeline.container_truncation import structurally_truncated
 from pipeline.errors import MediaError
 from pipeline.limits import MediaLimits
+from pipeline.media_pass import process_media
 from pipeline.probe import probe
-from pipeline.process import process_media
 from pipeline.sniff import sniff_bytes
 from pipeline.validate import check_dimensions, validate
 from tests.fixtures.media import ffmpeg, hls_playlist, make_video

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from pipeline.process import STAGE_VERSIONS
-
-CORE_STAGES = ("validate", "rendition")
-# How an analyser's stored data shows in the report: nested under the stage name (the default), its
-# listed keys merged at the top level, or left out (None: internal data such as fingerprints).
-REPORT_LAYOUT: dict[str, tuple[str, ...] | None] = {
-    "keyframes": ("keyframes", "contact_sheet"),
-    "fingerprint_visual": None,
-    "fingerprint_audio": None,
-}
+from pipeline.analysis.analyser import Analyser
+from pipeline.analysis.registry import ANALYSERS
+from pipeline.media_pass import STAGE_VERSIONS
 
 
 def outcome_to_stages(outcome: dict) -> dict[str, dict]:
@@ -40,9 +34,13 @@ def stages_complete(stored: dict[str, dict], versions: dict[str, str]) -> bool:
 
 
 def build_report(
-    submission_id: str, sha256: str, stored: dict[str, dict], versions: dict[str, str]
+    submission_id: str,
+    sha256: str,
+    stored: dict[str, dict],
+    versions: dict[str, str],
+    analysers: Sequence[type[Analyser]] = ANALYSERS,
 ) -> dict[str, Any]:
-    """The screening report of issue 2 (extended by analyser stages under their own keys)."""
+    """The screening report of issue 2, each analyser's data placed as its report section says."""
     validate = stored["validate"]
     if "error" in validate:
         return {
@@ -64,13 +62,8 @@ def build_report(
         "versions": dict(versions),
         "timings": rendition["timings"],
     }
-    for stage in versions:
-        if stage in CORE_STAGES:
-            continue
-        if stage not in REPORT_LAYOUT:
-            report[stage] = stored[stage]
-        elif (keys := REPORT_LAYOUT[stage]) is not None:
-            report.update({key: stored[stage].get(key) for key in keys})
+    for analyser in analysers:
+        report.update(analyser.report.entries(analyser.stage, stored[analyser.stage]))
     return report
 
 

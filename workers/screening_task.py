@@ -14,8 +14,8 @@ import ray
 from core.settings import Settings
 from core.storage import BlobStore, open_blob_store
 from pipeline.errors import MediaError
-from pipeline.process import STAGE_VERSIONS, process_media
-from workers.analysers import AnalyserPlan, build_analysers
+from pipeline.media_pass import STAGE_VERSIONS, process_media
+from workers.analysers import AnalyserPlan
 
 
 def upload_artifacts(value: Any, store: BlobStore) -> Any:
@@ -39,9 +39,9 @@ def run_screening(submission_id: str, blob_key: str, settings: Settings, plan: A
     started = time.perf_counter()
     try:
         src = store.get_file(blob_key, workdir / "upload.bin")
-        analysers = build_analysers(plan)
+        host = plan.host()
         try:
-            outcome = process_media(src, workdir, settings.media_limits, consumers=analysers)
+            outcome = process_media(src, workdir, settings.media_limits, host)
         except MediaError as err:
             return {"status": "rejected", "error": err.as_dict(), "versions": dict(STAGE_VERSIONS)}
         stages = {name: upload_artifacts(output.data, store) for name, output in outcome.outputs.items()}

@@ -2,7 +2,7 @@
 
 Typical use::
 
-    consumers = [VisualFingerprinter(), AudioFingerprinter()]      # ride on the one decode
+    host = AnalyserHost([VisualFingerprinter(), AudioFingerprinter()])  # rides on the one decode
     fp = Fingerprint.from_stage_data(visual_data, audio_data, keyframes_bytes)
     index.add(video_id, fp)                                          # DedupIndex, rebuilt from the DB
     outcome = find_duplicates(fp, index, load_fingerprint, query_id=video_id)

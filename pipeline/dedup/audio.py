@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.frames import FinishContext, Frame, StageOutput
+from pipeline.analysis.analyser import Analyser, FinishContext, FrameFeed, ReportSection, StageOutput
 
 RATE = 8000
 N_FFT = 1024
@@ -187,14 +187,13 @@ def fingerprint_pcm(path: Path | None, duration_s: float = 0.0) -> AudioFingerpr
     return fingerprint_samples(np.asarray(x), has_audio=True)
 
 
-class AudioFingerprinter:
-    """Frame consumer (stage ``fingerprint_audio``): ignores frames, fingerprints ``ctx.audio_path``."""
+class AudioFingerprinter(Analyser):
+    """Fingerprints ``ctx.audio_path`` at finish (stage ``fingerprint_audio``); takes no frames."""
 
     stage = "fingerprint_audio"
     version = "1"
-
-    def process(self, frame: Frame) -> None:
-        return None
+    feed = FrameFeed.NONE
+    report = ReportSection.hidden()  # read by duplicate matching, not by people
 
     def finish(self, ctx: FinishContext) -> StageOutput:
         fp = fingerprint_pcm(ctx.audio_path, ctx.duration_s)

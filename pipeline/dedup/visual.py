@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from pipeline.analysis.analyser import Analyser, FinishContext, ReportSection, StageOutput
 from pipeline.dedup.pdq import HASH_BYTES, content_box, hamming_pairs, pdq, pdq_gray_pair, work_image
-from pipeline.frames import FinishContext, Frame, StageOutput
+from pipeline.frames import Frame
 
 MIN_QUALITY = 50  # PDQ quality below this is a blank, dark or blurred frame: not hashed
 RUN_DISTANCE = 24  # a frame within this distance of its run's first frame extends the run
@@ -116,11 +117,12 @@ def thumbs_from_bytes(blob: bytes) -> tuple[np.ndarray, list[np.ndarray]]:
     return times, thumbs
 
 
-class VisualFingerprinter:
-    """Frame consumer (stage ``fingerprint_visual``) building a ``VisualFingerprint``."""
+class VisualFingerprinter(Analyser):
+    """Builds a ``VisualFingerprint`` from every frame of the stream (stage ``fingerprint_visual``)."""
 
     stage = "fingerprint_visual"
     version = "1"
+    report = ReportSection.hidden()  # read by duplicate matching, not by people
 
     def __init__(self, step: float | None = None):
         """``step``: seconds between sampled frames (1 / analysis_fps); inferred from the frames when None."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-import numpy as np
-
-from pipeline.frames import FinishContext, Frame, StageOutput
+from pipeline.analysis.analyser import Analyser, FinishContext, FrameFeed, Setting, StageOutput
+from pipeline.frames import Frame
+from pipeline.presence.enrolled import EnrolledFaces
+from pipeline.presence.face_models import model_versions
 from pipeline.presence.flatness import Flatness, face_patches, measure_flatness
-from pipeline.presence.models import model_versions
 from pipeline.presence.policy import PresencePolicy
 from pipeline.presence.scoring import Gallery, TrackIdentity, identify_track
 from pipeline.presence.small_faces import FrameSample, SmallFaces, find_small_faces
@@ -19,27 +19,28 @@ from pipeline.presence.verdict import JudgedTrack, decide, not_checked
 MAX_LISTED_TRACKS = 200
 
 
-class PresenceAnalyser:
-    """A ``FrameConsumer``: tracks faces over the sampled frames, judges each track once it ends
-    (a few encodings), and at the end applies the policy. Without an enrolled teacher it does no
-    face work at all and reports ``not_checked``."""
+class PresenceAnalyser(Analyser):
+    """Tracks faces over the sampled frames, judges each track once it ends (a few encodings), and
+    at the end applies the policy. Without an enrolled teacher it does no face work at all and
+    reports ``not_checked``."""
 
     stage = "presence"
     version = "3"
+    settings = (Setting("enrolled_faces", EnrolledFaces()), Setting("presence_policy", PresencePolicy()))
+    feed = FrameFeed.SAMPLED
 
     def __init__(
         self,
-        teacher_id: str | None,
-        teacher_encodings: list[np.ndarray],
-        colleagues: dict[str, list[np.ndarray]] | None = None,
-        policy: PresencePolicy | None = None,
+        enrolled_faces: EnrolledFaces | None = None,
+        presence_policy: PresencePolicy | None = None,
         tracking: TrackingConfig | None = None,
     ) -> None:
-        self.teacher_id = teacher_id
-        self.policy = policy or PresencePolicy()
+        faces = enrolled_faces or EnrolledFaces()
+        self.teacher_id = faces.teacher_id
+        self.policy = presence_policy or PresencePolicy()
         self.tracking = tracking or TrackingConfig()
-        self._checking = bool(teacher_id) and len(teacher_encodings) > 0
-        self._gallery = Gallery.build(teacher_encodings, colleagues or {}) if self._checking else None
+        self._checking = bool(faces.teacher_id) and len(faces.teacher) > 0
+        self._gallery = Gallery.build(faces.teacher, faces.colleagues) if self._checking else None
         self._tracker = FaceTracker(self.tracking)
         self._judged: list[tuple[Track, TrackIdentity, Flatness | None]] = []
         self._first_t: float | None = None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pipeline.presence.models import face_models
+from pipeline.presence.face_models import face_models
 
 DETECTOR_WINDOW_PX = 80  # dlib's HOG detector finds faces down to about 80x80 pixels
 

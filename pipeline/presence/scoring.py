@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from pipeline.presence.models import encode_face
+from pipeline.presence.face_models import encode_face
 from pipeline.presence.policy import PresencePolicy
 from pipeline.presence.tracking import Track
 
@@ -21,7 +22,7 @@ class Gallery:
     colleagues: dict[str, np.ndarray]  # colleague id -> m x 128
 
     @classmethod
-    def build(cls, teacher: list[np.ndarray], colleagues: dict[str, list[np.ndarray]]) -> Gallery:
+    def build(cls, teacher: Sequence[np.ndarray], colleagues: Mapping[str, Sequence[np.ndarray]]) -> Gallery:
         return cls(
             np.asarray(teacher, dtype=np.float64).reshape(-1, 128),
             {k: np.asarray(v, dtype=np.float64).reshape(-1, 128) for k, v in colleagues.items() if len(v)},

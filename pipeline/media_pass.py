@@ -1,15 +1,17 @@
-"""The media part of a job: validate, plan the rendition, decode once."""
+"""The media pass of a job: validate, plan the rendition, decode once feeding the analysers, finish them."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.analysis.analyser import StageOutput
+from pipeline.analysis.host import AnalyserHost
 from pipeline.decode import DecodeResult, RenditionOutput, decode_once, stream_frames
-from pipeline.frames import Frame, FrameConsumer, StageOutput
+from pipeline.frames import Frame
 from pipeline.limits import MediaLimits
 from pipeline.probe import MediaInfo, keyframe_sizes
 from pipeline.rendition import RenditionPlan, plan_rendition, transcode_plan
@@ -77,11 +79,13 @@ def process_media(
     src: Path,
     workdir: Path,
     limits: MediaLimits,
-    consumers: Sequence[FrameConsumer] = (),
+    host: AnalyserHost | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> MediaOutcome:
-    """Validate ``src`` then run the one decode in ``workdir`` (an empty per-job directory).
-    Raises ``MediaError`` for a rejected file; partial outputs are removed."""
+    """Validate ``src``, run the one decode in ``workdir`` (an empty per-job directory) feeding
+    ``host``'s analysers, then finish them. Raises ``MediaError`` for a rejected file (no analyser
+    is finished then); partial outputs are removed."""
+    host = host or AnalyserHost([])
     t0 = time.perf_counter()
     info = validate(src, workdir, limits)
     plan = plan_rendition(info)
@@ -90,7 +94,10 @@ def process_media(
     elif plan.mode == "remux" and len(keyframe_sizes(src, workdir, limits, info)) > 1:
         plan = transcode_plan(info, "the picture size changes mid-stream", letterbox=True)
     validate_s = time.perf_counter() - t0
-    result: DecodeResult = decode_once(src, info, plan, workdir, limits, consumers, progress)
+    result: DecodeResult = decode_once(src, info, plan, workdir, limits, host.process, progress)
+    outputs = host.finish(workdir, result.decoded_duration_s, result.audio_path)
+    if progress is not None:
+        progress(1.0)
     return MediaOutcome(
         media={**media_report(info), "warnings": _joined(info) + _short_picture(info) + result.warnings},
         info=info,
@@ -99,8 +106,8 @@ def process_media(
         poster_path=result.poster_path,
         audio_path=result.audio_path,
         frames_seen=result.frames_seen,
-        outputs=result.outputs,
-        timings={"validate": validate_s, **result.timings},
+        outputs=outputs,
+        timings={"validate": validate_s, **result.timings, **host.timings},
     )
 
 
