@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import resource
 import sys
 import tempfile
 import time
@@ -186,13 +185,14 @@ def build_shards(lessons: int, shards: int, root: Path) -> tuple[float, int]:
 
 def serve(path: Path, conn) -> None:
     """A shard process: load the snapshot, answer searches until told to stop."""
-    bare = int(Path("/proc/self/statm").read_text().split()[1]) * 4096
+    bare = int(Path("/proc/self/statm").read_text().split()[1]) * 4096  # the interpreter and imports
     t = time.perf_counter()
     index = DedupIndex.load(path)
     conn.send((time.perf_counter() - t, bare))
     while (fp := conn.recv()) is not None:
         conn.send(index.search(fp))
-    conn.send(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    status = Path("/proc/self/status").read_text()  # VmHWM: this process's peak (ru_maxrss spans exec)
+    conn.send(int(status.split("VmHWM:")[1].split()[0]) * 1024)
 
 
 def percentile_ms(times: list[float], q: float) -> float:
