@@ -6,7 +6,8 @@ Both hold the same CSR arrays (offsets over the 2^23 keys, video slots in key or
 synthetic lessons of bench_dedup_scale.py. ``before``: the whole file read into memory (np.load of an
 .npz) and, per query, the rarest posting lists read within a budget of 300,000 postings; ``now``:
 ``DedupIndex.load`` memory-maps the snapshot and reads every list but the crowded ones. Printed: load
-time, resident growth after the load and after the queries (in a fresh process each), query p50, and
+time, resident growth after the load and after the queries (in a fresh process each; memory-mapped
+pages count once touched), query p50 (the first touches of mapped pages included), and
 the rank of the source among audio votes for 2-minute excerpts inside another 45-minute lesson.
 """
 
@@ -26,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_dedup_scale import CALIBRATION, LESSON_S, copy_of, inside, lesson
 
 from pipeline.dedup import DedupIndex, Signature
-from pipeline.dedup.index import _probe_keys
+from pipeline.dedup.index import probe_keys
 from pipeline.dedup.landmarks import expand
 
 BUDGET = 300_000
@@ -56,7 +57,7 @@ def run(kind: str, root: Path, queries: list, sources: list[int], n: int, out) -
     load_s, loaded = time.perf_counter() - t, rss() - base
     lat, ranks = [], []
     for q, src in zip(queries, sources, strict=True):
-        keys = _probe_keys(q.audio.hashes)
+        keys = probe_keys(q.audio.hashes)
         t = time.perf_counter()
         v = search(keys)
         lat.append(time.perf_counter() - t)
@@ -88,7 +89,7 @@ def main() -> None:
             )
             queries.append(inside(part, lesson(10 * n + k), float(rng.uniform(0, LESSON_S - 200))))
         print(f"{n:,} lessons, {postings:,} landmark postings; queries: 2-min excerpts inside 45-min lessons")
-        ctx = multiprocessing.get_context("fork")
+        ctx = multiprocessing.get_context("spawn")  # a fresh process: resident growth is its own
         for kind in ("before", "now"):
             here, there = ctx.Pipe()
             p = ctx.Process(target=run, args=(kind, root, queries, sources, n, there))

@@ -223,7 +223,7 @@ def run_size(lessons: int, shards: int, queries: int, cal: dict) -> None:
             i = int(rng.integers(lessons))
             src = lesson(i)
             tr = transforms[k % len(transforms)]
-            kind = ("full", "5-min", "2-min", "2-min inside a lesson")[k % 4]
+            kind = ("full", "5-min", "2-min", "2-min inside a lesson")[k // len(transforms) % 4]
             if kind == "full":
                 q = copy_of(src, 0, LESSON_S, tr, cal, rng)
             else:

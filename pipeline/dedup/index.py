@@ -62,7 +62,7 @@ def merge(results: Sequence[SearchResult], limit: int = 20) -> SearchResult:
     return SearchResult(cands, common, stats)
 
 
-def _probe_keys(hashes: np.ndarray) -> np.ndarray:
+def probe_keys(hashes: np.ndarray) -> np.ndarray:
     """Index keys a query's landmarks look up: each hash and its neighbouring time-step bins, in the
     indexed half."""
     base = hashes.astype(np.int64)
@@ -198,7 +198,7 @@ class DedupIndex:
         v_votes, v_hits, common = self._search_visual(fp.visual, usable)
         a_votes = np.zeros(len(usable))
         if len(fp.audio.hashes):
-            slot = self.landmarks.hits(_probe_keys(fp.audio.hashes))
+            slot = self.landmarks.hits(probe_keys(fp.audio.hashes))
             a_votes = np.bincount(slot[usable[slot]], minlength=len(usable)).astype(float)
         a_hits = np.where(a_votes >= MIN_AUDIO_HITS, a_votes, 0)
         score = v_votes + a_hits / 4.0
@@ -244,7 +244,8 @@ class DedupIndex:
         return {"visual": self.frames.nbytes(), "audio": self.landmarks.nbytes()}
 
     def save(self, path: Path) -> None:
-        """Write the index to ``path``: one file, compacted first."""
+        """Write the index to ``path``: one file, compacted first. Write a new path and rename it over
+        the old one: an index loaded from the old file may still be mapping it."""
         self.compact()
         arrays = {"allow": self._allow.array, "alive": self.alive}
         arrays |= {f"frames.{k}": a for k, a in self.frames.arrays().items()}
