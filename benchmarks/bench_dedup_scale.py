@@ -1,20 +1,29 @@
-"""Scale of the duplicate index: synthetic fingerprints for many 45-minute lessons, at the rates measured
-on generated lessons, then query latency for 45-minute query lessons, memory and build time.
+"""Scale of the duplicate index, sharded: synthetic 45-minute lessons bulk-built into shard snapshots,
+one process per shard serving searches from its memory-mapped snapshot, queries fanned out to all
+shards and merged; copies calibrated on real transforms.
 
-    .venv/bin/python benchmarks/bench_dedup_scale.py --lessons 2000     # first, small
-    .venv/bin/python benchmarks/bench_dedup_scale.py --lessons 20000    # the target (15,000 lesson-hours)
+    .venv/bin/python benchmarks/bench_dedup_scale.py --lessons 2000 4000 8000 --shards 8
+    .venv/bin/python benchmarks/bench_dedup_scale.py --calibration calib.json   # from bench_dedup_transforms
 
-Rates: a classroom lesson and a screencast (tests/synth_dedup.py) go through the real decode and both
-fingerprinters; their runs/s, indexed frames/s and landmarks/s drive the simulation. Simulated frame
-hashes are correlated like real ones (a school's rooms share a background, a lesson's frames share its
-room); landmark hashes are drawn from the measured per-field distributions (anchor bin, frequency step,
-time step), so posting lists are as uneven as real speech makes them.
+Lessons: one run of distinct frames per 1.8 s (0.55/s, measured on generated lessons) cutting between
+40 scenes of the lesson's room (rooms shared by 25 lessons), 7.1 landmarks/s with skewed keys (anchor
+bins and steps bunched like speech). Copies: every frame of the copied stretch is off by a distance
+drawn from the transform's measured distribution (``bench_dedup_transforms.py``: re-encode, crop, logo,
+grey, speed 0.8/1.25, excerpts; deciles below), the measured share of landmarks survives, and a speed
+change rescales time. Queries: full copies; 5- and 2-minute excerpts submitted alone; and 2-minute
+excerpts inside another, new 45-minute lesson (the partial copy that a budget on reads used to lose).
+Recall: the source among the merged top 20 candidates.
+
+Printed per size: build time (bulk, from arrays), snapshot bytes and the peak RSS of all shard
+processes per lesson-hour, cold start (load of every snapshot), fan-out + merge latency p50/p99
+(verification of the top candidate separately), recall per query kind.
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import json
+import multiprocessing
 import sys
 import tempfile
 import time
@@ -24,192 +33,251 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.analysis.host import AnalyserHost
 from pipeline.dedup import (
     AudioFingerprint,
-    AudioFingerprinter,
     DedupIndex,
     Fingerprint,
+    Signature,
     VisualFingerprint,
-    VisualFingerprinter,
+    merge,
     verify,
 )
 from pipeline.dedup.audio import pack_hash
-from pipeline.dedup.index import VISUAL_EVERY_S, indexed_landmarks, indexed_runs
-from pipeline.limits import MediaLimits
-from pipeline.media_pass import process_media
-from tests.synth_dedup import LessonSpec, make_lesson
 
 LESSON_S = 45 * 60
+RUN_S = 1.8  # one run of distinct frames per 1.8 s
+LANDMARKS_PER_S = 7.1
+# measured (bench_dedup_transforms.py, 2026-12): deciles of per-frame distances to the aligned original
+# run, and the share of indexed landmarks surviving
+CALIBRATION = {
+    "reencode": ([0, 2, 4, 10, 14, 18, 22, 24, 30, 56], 0.735),
+    "crop": ([78, 90, 98, 100, 104, 108, 112, 114, 118, 124], 0.735),
+    "logo": ([6, 14, 18, 31, 40, 44, 48, 52, 102, 124], 0.735),
+    "grey": ([0, 0, 2, 2, 2, 4, 4, 6, 8, 36], 0.735),
+    "speed0.8": ([2, 4, 12, 16, 20, 26, 32, 49, 88, 119], 0.042),
+    "speed1.25": ([0, 4, 10, 14, 18, 24, 31, 40, 88, 118], 0.035),
+    "excerpt2m": ([6, 10, 12, 14, 14, 16, 18, 20, 21, 24], 0.24),
+    "excerpt5m": ([2, 4, 6, 6, 8, 8, 10, 12, 14, 20], 0.416),
+}
+SPEED = {"speed0.8": 0.8, "speed1.25": 1.25}
 
 
-def measure_rates(workdir: Path) -> dict[str, float | np.ndarray]:
-    """Fingerprint rates and landmark field distributions of generated 40-s lessons."""
-    specs = [
-        LessonSpec(seed=101, room=7, template=7, duration=40),
-        LessonSpec(seed=102, room=8, template=8, duration=40, screencast=True),
-    ]
-    runs = indexed = landmarks = kept = seconds = 0.0
-    fields: list[np.ndarray] = []
-    for k, spec in enumerate(specs):
-        path = make_lesson(spec, workdir / f"rate{k}.mp4")
-        v, a = VisualFingerprinter(), AudioFingerprinter()
-        job = workdir / f"job{k}"
-        job.mkdir()
-        out = process_media(path, job, MediaLimits(), AnalyserHost([v, a]))
-        fp = Fingerprint.from_stage_data(out.outputs[v.stage].data, out.outputs[a.stage].data)
-        seconds += fp.duration_s
-        runs += len(fp.visual)
-        indexed += len(indexed_runs(fp.visual))
-        landmarks += len(fp.audio.hashes)
-        kept += len(indexed_landmarks(fp.audio))
-        h = fp.audio.hashes.astype(np.int64)
-        fields.append(np.stack([h >> 14, ((h >> 6) & 0xFF) - 128, h & 0x3F], axis=1))
+def load_calibration(path: Path | None) -> dict[str, tuple[list[int], float]]:
+    if path is None:
+        return CALIBRATION
+    data = json.loads(path.read_text())
     return {
-        "runs_per_s": runs / seconds,
-        "indexed_frames_per_s": indexed / seconds,
-        "landmarks_per_s": landmarks / seconds,
-        "indexed_landmarks_per_s": kept / seconds,
-        "fields": np.concatenate(fields),
+        k: (
+            np.percentile(v["aligned"], np.arange(5, 100, 10)).round().astype(int).tolist(),
+            v["landmarks_surviving"],
+        )
+        for k, v in data.items()
     }
 
 
-class Simulator:
-    """Deterministic synthetic 45-minute lesson fingerprints."""
+def _flip(hashes: np.ndarray, p_num: int, rng: np.random.Generator) -> np.ndarray:
+    """``hashes`` with each bit flipped with probability 1 / 2**p_num (ANDs of random bytes)."""
+    mask = rng.integers(0, 256, hashes.shape, dtype=np.uint8)
+    for _ in range(p_num - 1):
+        mask &= rng.integers(0, 256, hashes.shape, dtype=np.uint8)
+    return hashes ^ mask
 
-    def __init__(self, rates: dict, rooms: int, seed: int = 0):
-        self.frame_rate = min(float(rates["runs_per_s"]), 1.0 / VISUAL_EVERY_S)  # what the index keeps
-        self.landmark_rate = float(rates["landmarks_per_s"])
-        self.fields = rates["fields"]
-        base = np.random.default_rng(seed)
-        self.rooms = base.integers(0, 2, (rooms, 256), dtype=np.uint8)
 
-    def lesson(self, i: int) -> Fingerprint:
-        rng = np.random.default_rng(1_000_003 + i)
-        n = int(self.frame_rate * LESSON_S)
-        room = self.rooms[i % len(self.rooms)]
-        lesson = room ^ (rng.random(256) < 0.15)
-        bits = lesson[None, :] ^ (rng.random((n, 256)) < 0.16)
-        hashes = np.packbits(bits.astype(np.uint8), axis=1)
-        starts = (np.arange(n) * (LESSON_S / n) + rng.uniform(0, 1, n)).astype(np.float32)
-        visual = VisualFingerprint(
-            starts,
-            starts + 2.0,
-            hashes,
-            hashes[:, ::-1].copy(),
-            np.full(n, 90, np.uint8),
-            1.0,
-            LESSON_S,
-            LESSON_S,
-        )
-        m = int(self.landmark_rate * LESSON_S)
-        f = self.fields[rng.integers(0, len(self.fields), (m, 3)), [0, 1, 2]]
-        audio = AudioFingerprint(
-            pack_hash(f[:, 0], f[:, 1], f[:, 2]),
-            np.sort(rng.uniform(0, LESSON_S, m)).astype(np.float32),
-            LESSON_S,
-            LESSON_S,
-            True,
-        )
-        return Fingerprint(visual, audio)
+def lesson(i: int) -> Fingerprint:
+    """Synthetic lesson ``i`` (deterministic)."""
+    rng = np.random.default_rng(1_000_003 + i)
+    room = np.random.default_rng(i // 25).integers(0, 256, 32, dtype=np.uint8)
+    scenes = _flip(np.broadcast_to(room, (40, 32)), 2, rng)  # a quarter of the bits off the room: 64
+    n = int(LESSON_S / RUN_S)
+    cut = np.sort(rng.integers(0, 40, n))
+    hashes = _flip(scenes[cut], 4, rng)  # frames ~1/16 of bits off their scene
+    starts = (np.arange(n) * RUN_S + rng.uniform(0, 0.5, n)).astype(np.float32)
+    visual = VisualFingerprint(
+        starts,
+        starts + 1.0,
+        hashes,
+        _flip(hashes, 1, rng),
+        np.full(n, 90, np.uint8),
+        0.5,
+        2 * LESSON_S,
+        2 * LESSON_S,
+    )
+    m = int(LANDMARKS_PER_S * LESSON_S)
+    f1 = np.clip(rng.normal(120, 70, m), 10, 459).astype(np.int64)
+    df = np.clip(rng.normal(0, 35, m), -100, 100).astype(np.int64)
+    dtb = rng.integers(0, 33, m)
+    audio = AudioFingerprint(
+        pack_hash(f1, df, dtb),
+        np.sort(rng.uniform(0, LESSON_S, m)).astype(np.float32),
+        LESSON_S,
+        LESSON_S,
+        True,
+    )
+    return Fingerprint(visual, audio)
 
-    def copy_of(self, i: int, seed: int) -> Fingerprint:
-        """A re-encoded copy of lesson ``i``: frames a few bits off, 60% of the landmarks surviving."""
-        rng = np.random.default_rng(seed)
-        src = self.lesson(i)
-        v = src.visual
-        flips = np.packbits((rng.random((len(v), 256)) < 0.04).astype(np.uint8), axis=1)
-        keep = rng.random(len(src.audio.hashes)) < 0.6
-        visual = VisualFingerprint(
-            v.starts, v.ends, v.hashes ^ flips, v.mirrors, v.quality, 1.0, v.samples, v.hashed
+
+def copy_of(
+    src: Fingerprint, start: float, length: float, transform: str, cal: dict, rng: np.random.Generator
+) -> Fingerprint:
+    """[start, start + length) of ``src`` through ``transform`` (calibrated), re-timed from 0."""
+    deciles, surviving = cal[transform]
+    speed = SPEED.get(transform, 1.0)
+    v, a = src.visual, src.audio
+    keep = (v.starts >= start) & (v.starts < start + length)
+    n = int(keep.sum())
+    d = np.array(deciles)[rng.integers(0, 10, n)]
+    bits = np.zeros((n, 256), np.uint8)
+    for row, k in zip(bits, d, strict=True):
+        row[rng.choice(256, int(k), replace=False)] = 1
+    hashes = v.hashes[keep] ^ np.packbits(bits, axis=1)
+    starts = ((v.starts[keep] - start) / speed).astype(np.float32)
+    visual = VisualFingerprint(
+        starts, starts + 1.0, hashes, _flip(hashes, 1, rng), v.quality[keep], 0.5, n, n
+    )
+    lm = (a.times >= start) & (a.times < start + length) & (rng.random(len(a.times)) < surviving)
+    audio = AudioFingerprint(
+        a.hashes[lm], ((a.times[lm] - start) / speed).astype(np.float32), length / speed, length, True
+    )
+    return Fingerprint(visual, audio)
+
+
+def inside(part: Fingerprint, host: Fingerprint, at: float) -> Fingerprint:
+    """``part`` pasted into ``host`` at ``at`` seconds (host's stretch replaced)."""
+    hv, pv, ha, pa = host.visual, part.visual, host.audio, part.audio
+    length = part.duration_s
+    hk = (hv.starts < at) | (hv.starts >= at + length)
+    ak = (ha.times < at) | (ha.times >= at + length)
+    starts = np.concatenate([hv.starts[hk], pv.starts + at])
+    order = np.argsort(starts, kind="stable")
+    cat = lambda x, y: np.concatenate([x, y])[order]  # noqa: E731
+    visual = VisualFingerprint(
+        starts[order], cat(hv.ends[hk], pv.ends + at), cat(hv.hashes[hk], pv.hashes),
+        cat(hv.mirrors[hk], pv.mirrors), cat(hv.quality[hk], pv.quality), 0.5, hv.samples, hv.hashed,
+    )  # fmt: skip
+    t = np.concatenate([ha.times[ak], pa.times + at])
+    o = np.argsort(t, kind="stable")
+    audio = AudioFingerprint(np.concatenate([ha.hashes[ak], pa.hashes])[o], t[o], LESSON_S, LESSON_S, True)
+    return Fingerprint(visual, audio)
+
+
+def build_shards(lessons: int, shards: int, root: Path) -> tuple[float, int]:
+    """Bulk-build and save the shard snapshots; (build seconds without the simulation, bytes)."""
+    built, size = 0.0, 0
+    for s in range(shards):
+        members = list(range(s, lessons, shards))  # by a hash of the id, in effect
+        sigs = [Signature.of(lesson(i)) for i in members]
+        t = time.perf_counter()
+        index = DedupIndex.build_arrays(
+            [f"L{i}" for i in members],
+            np.zeros(len(members), bool),
+            np.array([len(x.frames) for x in sigs]),
+            np.concatenate([x.frames for x in sigs]),
+            np.array([len(x.landmarks) for x in sigs]),
+            np.concatenate([x.landmarks for x in sigs]),
         )
-        audio = AudioFingerprint(src.audio.hashes[keep], src.audio.times[keep], LESSON_S, LESSON_S, True)
-        return Fingerprint(visual, audio)
+        del sigs
+        path = root / f"shard{s}.idx"
+        index.save(path)
+        built += time.perf_counter() - t
+        size += path.stat().st_size
+    return built, size
+
+
+def serve(path: Path, conn) -> None:
+    """A shard process: load the snapshot, answer searches until told to stop."""
+    bare = int(Path("/proc/self/statm").read_text().split()[1]) * 4096  # the interpreter and imports
+    t = time.perf_counter()
+    index = DedupIndex.load(path)
+    conn.send((time.perf_counter() - t, bare))
+    while (fp := conn.recv()) is not None:
+        conn.send(index.search(fp))
+    status = Path("/proc/self/status").read_text()  # VmHWM: this process's peak (ru_maxrss spans exec)
+    conn.send(int(status.split("VmHWM:")[1].split()[0]) * 1024)
 
 
 def percentile_ms(times: list[float], q: float) -> float:
     return float(np.percentile(np.array(times) * 1000, q))
 
 
+def run_size(lessons: int, shards: int, queries: int, cal: dict) -> None:
+    hours = lessons * LESSON_S / 3600
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        build_s, size = build_shards(lessons, shards, root)
+        ctx = multiprocessing.get_context("spawn")
+        pipes, procs = [], []
+        t = time.perf_counter()
+        for s in range(shards):
+            here, there = ctx.Pipe()
+            p = ctx.Process(target=serve, args=(root / f"shard{s}.idx", there))
+            p.start()
+            pipes.append(here)
+            procs.append(p)
+        loads = [c.recv() for c in pipes]
+        cold = time.perf_counter() - t
+
+        rng = np.random.default_rng(7)
+        transforms = list(cal)
+        lat, found, asked, verify_s = [], {}, {}, []
+        for k in range(queries):
+            i = int(rng.integers(lessons))
+            src = lesson(i)
+            tr = transforms[k % len(transforms)]
+            kind = ("full", "5-min", "2-min", "2-min inside a lesson")[k // len(transforms) % 4]
+            if kind == "full":
+                q = copy_of(src, 0, LESSON_S, tr, cal, rng)
+            else:
+                length = 300.0 if kind == "5-min" else 120.0
+                q = copy_of(src, float(rng.uniform(0, LESSON_S - length)), length, tr, cal, rng)
+                if kind.endswith("lesson"):
+                    q = inside(q, lesson(10 * lessons + k), float(rng.uniform(0, LESSON_S - 200)))
+            t = time.perf_counter()
+            for c in pipes:
+                c.send(q)
+            merged = merge([c.recv() for c in pipes])
+            lat.append(time.perf_counter() - t)
+            key = f"{kind}, {'crop' if tr == 'crop' else 'other transforms'}"
+            asked[key] = asked.get(key, 0) + 1
+            found[key] = found.get(key, 0) + any(c.video_id == f"L{i}" for c in merged.candidates)
+            if k < 8 and merged.candidates:
+                t = time.perf_counter()
+                verify(q, lesson(int(merged.candidates[0].video_id[1:])))
+                verify_s.append(time.perf_counter() - t)
+        for c in pipes:
+            c.send(None)
+        rss = sum(c.recv() - bare for c, (_, bare) in zip(pipes, loads, strict=True))
+        for p in procs:
+            p.join()
+    print(
+        f"\n{lessons:,} lessons ({hours:,.0f} lesson-hours) in {shards} shards: build {build_s:.0f} s"
+        f" ({1000 * build_s / lessons:.0f} ms per lesson); cold start {cold:.1f} s"
+        f" (slowest snapshot load {max(load for load, _ in loads):.2f} s)"
+    )
+    print(
+        f"  memory per lesson-hour: snapshot {size / hours / 1024:.0f} KiB, peak RSS of the shard processes"
+        f" {rss / hours / 1024:.0f} KiB (growth over a bare interpreter: pages {queries} queries touched)"
+    )
+    print(
+        f"  fan-out + merge: p50 {percentile_ms(lat, 50):.0f} ms, p99 {percentile_ms(lat, 99):.0f} ms;"
+        f" verification of the top candidate p50 {percentile_ms(verify_s, 50):.0f} ms"
+    )
+    for key in sorted(asked):
+        print(f"  recall {key}: {found[key]}/{asked[key]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lessons", type=int, default=20000)
-    parser.add_argument("--queries", type=int, default=60)
+    parser.add_argument("--lessons", type=int, nargs="+", default=[2000, 4000, 8000])
+    parser.add_argument("--shards", type=int, default=8)
+    parser.add_argument("--queries", type=int, default=96)
+    parser.add_argument("--calibration", type=Path, help="JSON written by bench_dedup_transforms.py --out")
     args = parser.parse_args()
-
-    with tempfile.TemporaryDirectory() as tmp:
-        rates = measure_rates(Path(tmp))
-    print("measured on generated lessons (classroom + screencast, 40 s each):")
-    r = rates
-    print(f"  runs of distinct frames {r['runs_per_s']:.3f}/s,", end=" ")
-    print(f"indexed frames {r['indexed_frames_per_s']:.3f}/s (at most 1 per {VISUAL_EVERY_S:g} s)")
-    print(f"  audio landmarks {r['landmarks_per_s']:.2f}/s, indexed {r['indexed_landmarks_per_s']:.2f}/s")
-
-    sim = Simulator(rates, rooms=max(1, args.lessons // 25))
-    hours = args.lessons * LESSON_S / 3600
-    simulated = [0.0]
-
-    def lessons():
-        for i in range(args.lessons):
-            t = time.perf_counter()
-            fp = sim.lesson(i)
-            simulated[0] += time.perf_counter() - t
-            yield f"L{i}", fp, False
-
-    t0 = time.perf_counter()
-    index = DedupIndex.build(lessons())
-    build_s = time.perf_counter() - t0 - simulated[0]  # indexing only, not the simulation
-    sizes = index.nbytes()
-    print(
-        f"\nindexed {args.lessons} lessons x 45 min = {hours:,.0f} lesson-hours: build {build_s:.1f} s"
-        f" ({len(index.v_hash):,} frames, {len(index.a_video):,} landmark postings)"
-    )
-    kib = {k: v / 1024 / hours for k, v in sizes.items()}
-    print(
-        f"memory per lesson-hour: visual {kib['visual']:.1f} KiB, audio {kib['audio']:.1f} KiB, "
-        f"total {sum(kib.values()):.1f} KiB (aim <= 320); index total {sum(sizes.values()) / 2**20:.0f} MiB"
-    )
-
-    rng = np.random.default_rng(7)
-    lat, found = [], 0
-    n_copies = args.queries // 2
-    for k in range(args.queries):
-        if k < n_copies:
-            src = int(rng.integers(args.lessons))
-            query = sim.copy_of(src, seed=k)
-        else:
-            src, query = -1, sim.lesson(args.lessons + k)  # a new lesson, sharing rooms with indexed ones
-        t = time.perf_counter()
-        res = index.search(query)
-        lat.append(time.perf_counter() - t)
-        found += src >= 0 and bool(res.candidates) and res.candidates[0].video_id == f"L{src}"
-    p50, p99 = percentile_ms(lat, 50), percentile_ms(lat, 99)
-    print(f"\nquery (45-min lesson, retrieval): p50 {p50:.0f} ms, p99 {p99:.0f} ms", end=" ")
-    print(f"over {args.queries} queries;", end=" ")
-    print(f"copies ranked first: {found}/{n_copies}")
-    add_lat, search_lat = [], []
-    for k in range(20):  # new submissions arriving one by one: add, then search the next one
-        fp = sim.lesson(2 * args.lessons + k)
-        t = time.perf_counter()
-        index.add(f"N{k}", fp)
-        add_lat.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        index.search(sim.lesson(3 * args.lessons + k))
-        search_lat.append(time.perf_counter() - t)
-    print(f"online: add p50 {percentile_ms(add_lat, 50):.0f} ms;", end=" ")
-    s50, s99 = percentile_ms(search_lat, 50), percentile_ms(search_lat, 99)
-    print(f"search with up to {len(add_lat)} lessons in the delta p50 {s50:.0f} ms, p99 {s99:.0f} ms")
-    t = time.perf_counter()
-    index.compact()
-    print(f"compaction (full rebuild of the frozen part): {time.perf_counter() - t:.1f} s")
-    src = sim.lesson(0)
-    t = time.perf_counter()
-    m = verify(sim.copy_of(0, seed=99), src)
-    print(
-        f"verification of one 45-min candidate: {1000 * (time.perf_counter() - t):.0f} ms "
-        f"({m.kind if m else 'no match'})"
-    )
-    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    cal = load_calibration(args.calibration)
+    print("copies calibrated on real transforms (per-frame distance deciles, landmarks surviving):")
+    for name, (deciles, surviving) in cal.items():
+        print(f"  {name:10s} {deciles}  {surviving:.0%}")
+    for lessons in args.lessons:
+        run_size(lessons, args.shards, args.queries, cal)
 
 
 if __name__ == "__main__":

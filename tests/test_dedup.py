@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -17,11 +18,16 @@ from pipeline.analysis.host import AnalyserHost
 from pipeline.dedup import (
     AudioFingerprint,
     AudioFingerprinter,
+    CodecError,
     DedupIndex,
     Fingerprint,
+    Signature,
     VisualFingerprint,
     VisualFingerprinter,
+    decode_fingerprint,
+    encode_fingerprint,
     find_duplicates,
+    merge,
     verify,
 )
 from pipeline.dedup.audio import RATE, fingerprint_samples
@@ -164,6 +170,46 @@ def test_fingerprints_round_trip_through_stage_data(dedup_fps: dict[str, Fingerp
         and back.visual.thumbs[0].shape == fp.visual.thumbs[0].shape
     )
     assert verify(back, fp) is not None
+
+
+def test_binary_fingerprint_and_signature_round_trip(dedup_fps: dict[str, Fingerprint]) -> None:
+    fp = dedup_fps["A"]
+    blob = encode_fingerprint(fp)
+    back = decode_fingerprint(blob, fp.visual.thumbs_to_bytes())
+    for name in ("starts", "ends", "hashes", "mirrors", "quality", "dynamic", "dynamic_mirrors"):
+        assert np.array_equal(getattr(back.visual, name), getattr(fp.visual, name)), name
+    assert (back.visual.step, back.visual.samples, back.visual.hashed) == (
+        fp.visual.step,
+        fp.visual.samples,
+        fp.visual.hashed,
+    )
+    assert np.array_equal(back.audio.hashes, fp.audio.hashes) and np.array_equal(
+        back.audio.times, fp.audio.times
+    )
+    assert (back.audio.duration_s, back.audio.voiced_s, back.audio.has_audio) == (
+        fp.audio.duration_s,
+        fp.audio.voiced_s,
+        fp.audio.has_audio,
+    )
+    assert len(back.visual.thumbs) == len(fp.visual.thumbs)
+    m = verify(back, fp)
+    assert m is not None and m.kind == "near"
+    still = decode_fingerprint(encode_fingerprint(dedup_fps["S"]))  # no dynamic hashes
+    assert still.visual.dynamic is None and len(still.visual) == len(dedup_fps["S"].visual)
+
+    sig = Signature.of(fp)
+    assert np.array_equal(sig.frames, fp.visual.hashes)  # every run of distinct frames
+    assert 0.3 < len(sig.landmarks) / len(fp.audio.hashes) < 0.7  # a hash-consistent half
+    raw = sig.to_bytes()
+    assert len(raw) < len(blob) / 2
+    again = Signature.from_bytes(raw)
+    assert np.array_equal(again.frames, sig.frames) and np.array_equal(again.landmarks, sig.landmarks)
+
+    for bad in (blob[:-3], b"EVFP\x09" + blob[5:], b"XXXX" + blob[4:], blob + b"\0", raw[:10]):
+        with pytest.raises(CodecError):
+            decode_fingerprint(bad) if bad[:4] != b"EVSG" else Signature.from_bytes(bad)
+    with pytest.raises(CodecError):
+        Signature.from_bytes(raw[:-1])
 
 
 def test_generated_lesson_rates(dedup_fps: dict[str, Fingerprint]) -> None:
@@ -315,6 +361,67 @@ def test_hashes_common_to_many_videos_are_down_weighted() -> None:
     assert all(c.visual_hits < 2 for c in found.candidates)  # one common frame makes no candidate
 
 
+def _lesson(rng: np.random.Generator, frames: int, landmarks: int) -> Fingerprint:
+    """A synthetic fingerprint: random frame hashes (a run every 2 s) and landmarks (one every 0.2 s)."""
+    t = np.arange(frames, dtype=np.float32) * 2
+    hashes = rng.integers(0, 256, (frames, 32), dtype=np.uint8)
+    v = VisualFingerprint(t, t + 1, hashes, rng.integers(0, 256, (frames, 32), dtype=np.uint8),
+                          np.full(frames, 90, np.uint8), 1.0, 2 * frames, 2 * frames)  # fmt: skip
+    times = np.arange(landmarks, dtype=np.float32) * 0.2
+    audio = AudioFingerprint(
+        rng.integers(0, 1 << 23, landmarks).astype(np.uint32), times, 2.0 * frames, 60.0, True
+    )
+    return Fingerprint(v, audio)
+
+
+def _excerpt(fp: Fingerprint, rng: np.random.Generator, start: int, frames: int, bits: int) -> Fingerprint:
+    """``frames`` runs of ``fp`` from run ``start``, each with ``bits`` bits flipped, and their landmarks."""
+    v = fp.visual
+    keep = slice(start, start + frames)
+    flips = np.zeros((frames, 256), np.uint8)
+    for row in flips:
+        row[rng.choice(256, bits, replace=False)] = 1
+    hashes = v.hashes[keep] ^ np.packbits(flips, axis=1)
+    t0, t1 = v.starts[start], v.ends[start + frames - 1]
+    lm = (fp.audio.times >= t0) & (fp.audio.times <= t1)
+    visual = VisualFingerprint(v.starts[keep] - t0, v.ends[keep] - t0, hashes, v.mirrors[keep],
+                               v.quality[keep], 1.0, 2 * frames, 2 * frames)  # fmt: skip
+    audio = AudioFingerprint(fp.audio.hashes[lm], fp.audio.times[lm] - t0, float(t1 - t0), 60.0, True)
+    return Fingerprint(visual, audio)
+
+
+def test_shard_bulk_build_tail_snapshot_and_merge(tmp_path: Path) -> None:
+    """A 2-minute excerpt (60 runs, 30 bits off each) of a 45-minute lesson is found by a bulk-built
+    shard, one grown by adds (in its tail), its memory-mapped snapshot and a fan-out over two shards;
+    removal (a tombstone), re-adding (the tail) and compaction behave."""
+    rng = np.random.default_rng(3)
+    videos = {f"v{k}": _lesson(rng, 1350, 13500) for k in range(80)}  # 108,000 frames, 45 min each
+    queries = {v: _excerpt(videos[v], rng, 500, 60, 30) for v in ("v3", "v41", "v79")}
+    bulk = DedupIndex.build((v, Signature.of(fp), v == "v79") for v, fp in videos.items())
+    grown = DedupIndex()
+    for v, fp in videos.items():
+        grown.add(v, fp, allowlisted=v == "v79")
+    assert bulk.frames.tail_size == 0 and grown.frames.tail_size == len(bulk.frames) == 108_000
+    bulk.save(tmp_path / "shard.idx")
+    loaded = DedupIndex.load(tmp_path / "shard.idx")
+    assert isinstance(loaded.frames.postings, np.memmap) and isinstance(loaded.landmarks.slots, np.memmap)
+    assert len(loaded) == 80
+    halves = [DedupIndex.build((v, fp, v == "v79") for v, fp in list(videos.items())[k::2]) for k in (0, 1)]
+    for v, q in queries.items():
+        fanned = merge([h.search(q) for h in halves])
+        for result in (bulk.search(q), grown.search(q), loaded.search(q), fanned):
+            best = result.candidates[0]
+            assert best.video_id == v and best.visual_hits >= 20 and best.audio_hits >= 100, (v, best)
+            assert best.allowlisted == (v == "v79")
+            assert all(c.visual_hits < 2 for c in result.candidates[1:])
+    assert loaded.remove("v3") and loaded.search(queries["v3"]).candidates == []
+    loaded.add("v3", videos["v3"])  # the tail, searched through sorted keys
+    assert loaded.search(queries["v3"]).candidates[0].video_id == "v3"
+    loaded.compact()
+    assert loaded.frames.tail_size == loaded.landmarks.tail_size == 0 and len(loaded.frames) == 108_000
+    assert loaded.search(queries["v3"]).candidates[0].video_id == "v3"
+
+
 def test_allowlisted_courseware_is_never_a_flag(dedup_fps: dict[str, Fingerprint]) -> None:
     load = dedup_fps.get
     plain = DedupIndex.build([("P", dedup_fps["P"], False)])
@@ -330,27 +437,86 @@ def test_allowlisted_courseware_is_never_a_flag(dedup_fps: dict[str, Fingerprint
 # -- public anchor set --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("fps", "at_least"), [(1.0, 40), (2.0, 54)])
-def test_threatexchange_anchor_set(
-    tmp_path_factory: pytest.TempPathFactory, fps: float, at_least: int
-) -> None:
+@dataclass
+class AnchorSet:
+    files: list[str]
+    family: dict[str, str]  # file -> family; singletons have none
+
+    def same(self, a: str, b: str) -> bool:
+        return a in self.family and b in self.family and self.family[a] == self.family[b]
+
+    def prints(self, root: Path, fps: float) -> dict[str, Fingerprint]:
+        return {f: fingerprint_file(THREATEXCHANGE / f, root, fps) for f in self.files}
+
+
+@pytest.fixture(scope="module")
+def anchor_set() -> AnchorSet:
     labels = json.loads((THREATEXCHANGE / "labels.json").read_text())
     family = {f: name for name, files in labels["families"].items() for f in files}
-    files = sorted(family) + labels["singletons"]
-    prints = {f: fingerprint_file(THREATEXCHANGE / f, tmp_path_factory.mktemp("te"), fps) for f in files}
-    found = total = false = 0
-    for a, b in itertools.permutations(files, 2):
+    return AnchorSet(sorted(family) + labels["singletons"], family)
+
+
+@pytest.fixture(scope="module")
+def anchor_prints(anchor_set: AnchorSet, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Fingerprint]:
+    """The anchor set at the product's 2 fps."""
+    return anchor_set.prints(tmp_path_factory.mktemp("te"), 2.0)
+
+
+def _verified_pairs(anchor_set: AnchorSet, prints: dict[str, Fingerprint]) -> tuple[set, int]:
+    """Ordered pairs (query, candidate) that ``verify`` judges duplicate, and the cross-family matches."""
+    pairs, false = set(), 0
+    for a, b in itertools.permutations(anchor_set.files, 2):
         m = verify(prints[a], prints[b])
-        same = a in family and b in family and family[a] == family[b]
-        total += same
-        found += same and m is not None and m.verdict == "duplicate"
-        false += not same and m is not None
+        false += not anchor_set.same(a, b) and m is not None
+        if m is not None and m.verdict == "duplicate":
+            pairs.add((a, b))
+    return pairs, false
+
+
+@pytest.mark.parametrize(("fps", "at_least"), [(1.0, 40), (2.0, 54)])
+def test_threatexchange_anchor_set(
+    anchor_set: AnchorSet,
+    anchor_prints: dict[str, Fingerprint],
+    tmp_path_factory: pytest.TempPathFactory,
+    fps: float,
+    at_least: int,
+) -> None:
+    prints = anchor_prints if fps == 2.0 else anchor_set.prints(tmp_path_factory.mktemp("te"), fps)
+    pairs, false = _verified_pairs(anchor_set, prints)
+    total = sum(anchor_set.same(a, b) for a, b in itertools.permutations(anchor_set.files, 2))
+    found = sum(anchor_set.same(a, b) for a, b in pairs)
     print(
         f"\nThreatExchange at {fps:g} fps: {found}/{total} in-family ordered pairs (vPDQ {VPDQ_FOUND}/62), "
         f"{false} cross-family"
     )
     assert total == 62 and false == 0
     assert found >= at_least > VPDQ_FOUND
+
+
+def test_threatexchange_search_finds_what_verify_finds(
+    anchor_set: AnchorSet, anchor_prints: dict[str, Fingerprint]
+) -> None:
+    """The product path (index search, then verification) against verifying every pair directly: all
+    files indexed and each searched; then in order of arrival, each searched before it is added (as
+    submissions are), a pair counting when either direction finds it."""
+    direct, _ = _verified_pairs(anchor_set, anchor_prints)
+    files, load = anchor_set.files, anchor_prints.get
+    index = DedupIndex.build((f, anchor_prints[f], False) for f in files)
+    searched = {
+        (q, m.video_id)
+        for q in files
+        for m in find_duplicates(anchor_prints[q], index, load, query_id=q).matches
+        if m.verdict == "duplicate"
+    }
+    assert searched == direct and len(direct) >= 54
+    arriving, found = DedupIndex(), set()
+    for f in files:
+        for m in find_duplicates(anchor_prints[f], arriving, load, query_id=f).matches:
+            if m.verdict == "duplicate":
+                found.add(frozenset((f, m.video_id)))
+        arriving.add(f, anchor_prints[f])
+    assert found == {frozenset(p) for p in direct}
+    assert all(anchor_set.same(*sorted(p)) for p in found)
 
 
 def test_blank_video_and_broken_audio_match_nothing(

@@ -76,7 +76,10 @@ class DedupService:
             entry = session.get(DedupEntry, meta["seq"])
         if entry is None or entry.submission_id != meta["submission_id"]:
             return  # the snapshot of another (or a since recreated) database
-        self.index = DedupIndex.load(self._snapshot)
+        try:
+            self.index = DedupIndex.load(self._snapshot)
+        except ValueError:
+            return  # a snapshot of an earlier index format: rebuilt from the database
         self._seen_seq = meta["seq"]
 
     def save(self) -> None:

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from pipeline.dedup.fingerprint import Fingerprint
-from pipeline.dedup.index import DedupIndex
+from pipeline.dedup.index import SearchResult
 from pipeline.dedup.verify import Match, Segment, Thresholds, verify
+
+
+class Searchable(Protocol):
+    """A ``DedupIndex``, or a fan-out over shards that merges their results (``index.merge``)."""
+
+    def search(self, fp: Fingerprint, *, limit: int = 20, exclude: str | None = None) -> SearchResult: ...
 
 
 @dataclass
@@ -45,7 +52,7 @@ def _subtract(segs: list[Segment], covered: list[tuple[float, float]]) -> list[S
 
 def find_duplicates(
     query: Fingerprint,
-    index: DedupIndex,
+    index: Searchable,
     load: Callable[[str], Fingerprint | None],
     *,
     query_id: str | None = None,
