@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlmodel import Session, col, or_, select
 
-from core import jobs, outbox
+from core import dedup_signatures, jobs, outbox
 from core.db import insert_for
 from models.base import utcnow
-from models.dedup import AllowlistItem, DedupEntry, DuplicateMatch
+from models.dedup import AllowlistItem, DuplicateMatch
 from models.submissions import Submission, SubmissionStatus
 from pipeline.dedup import VERSION
 
@@ -124,19 +124,7 @@ def allowlist(session: Session, submission_id: str, *, title: str, added_by: str
         submission_id=submission_id, title=title, added_by=added_by
     )
     session.add(item)
-    entry = session.exec(select(DedupEntry).where(DedupEntry.submission_id == submission_id)).first()
-    if entry is not None and not entry.allowlisted:
-        # Re-add it under a new seq so every runner's index picks up the flag on its next sync.
-        session.delete(entry)
-        session.flush()
-        session.add(
-            DedupEntry(
-                submission_id=submission_id,
-                visual_version=entry.visual_version,
-                audio_version=entry.audio_version,
-                allowlisted=True,
-            )
-        )
+    dedup_signatures.set_allowlisted(session, submission_id)  # every shard picks up the flag
     matched = drop_matches(session, submission_id, keep=set())
     refresh_reports(session, [submission_id, *matched])
     recheck = []

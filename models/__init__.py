@@ -2,7 +2,7 @@
 
 from models.accounts import ApiKey, Role, User, UserRole
 from models.audit import AuditEntry
-from models.dedup import AllowlistItem, DedupEntry, DuplicateMatch
+from models.dedup import AllowlistItem, DedupSignature, DedupSnapshot, DuplicateMatch
 from models.idempotency import IdempotencyKey
 from models.jobs import Job, JobStatus, StageResult
 from models.outbox import DeliveryStatus, Event, WebhookDelivery, WebhookEndpoint
@@ -13,7 +13,8 @@ from models.uploads import Upload, UploadStatus
 
 __all__ = [
     "AllowlistItem",
-    "DedupEntry",
+    "DedupSignature",
+    "DedupSnapshot",
     "DuplicateMatch",
     "ApiKey",
     "AuditEntry",

@@ -1,10 +1,12 @@
-"""Duplicate detection: which fingerprints the index holds, the matches found, shared material."""
+"""Duplicate detection: the signatures the index is built from, published index snapshots, the matches
+found, shared material."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 from sqlmodel import Column, Field, SQLModel
@@ -13,17 +15,45 @@ from models.base import JSONType, UTCDateTime, utcnow
 from models.common import ID_PATTERN
 
 
-class DedupEntry(SQLModel, table=True):
-    """A submission whose fingerprints are in the duplicate index. ``seq`` orders additions, so an
-    index held in memory catches up by reading the entries past the last one it saw."""
+class DedupSignature(SQLModel, table=True):
+    """A submission in the duplicate index: its signature (what the index holds) and its fingerprint
+    (what verification reads), as compact binary. ``seq`` follows commit order (rows are written under
+    a lock), so an index that has read every row up to ``seq`` has seen every earlier commit; a changed
+    row (new fingerprint version, allowlisted since) is written again under a new ``seq``."""
 
-    __tablename__ = "dedup_entries"
+    __tablename__ = "dedup_signatures"
 
-    seq: int | None = Field(default=None, primary_key=True)
+    seq: int | None = Field(
+        default=None,
+        sa_column=Column(
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
     submission_id: str = Field(foreign_key="submissions.id", unique=True, max_length=64)
+    shard_key: int = Field(index=True)  # a stable hash of the submission id; shard = shard_key % shards
     visual_version: str = Field(max_length=32)
     audio_version: str = Field(max_length=32)
     allowlisted: bool = False
+    duration_s: float = 0.0
+    signature: bytes = Field(sa_type=sa.LargeBinary)  # pipeline.dedup.Signature
+    fingerprint: bytes = Field(sa_type=sa.LargeBinary)  # pipeline.dedup.encode_fingerprint, no thumbnails
+    thumbs_key: str | None = Field(default=None, max_length=200)  # keyframe thumbnails, for verification
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+
+
+class DedupSnapshot(SQLModel, table=True):
+    """A published index snapshot of one shard: every row of the shard up to ``seq`` is in it."""
+
+    __tablename__ = "dedup_snapshots"
+    __table_args__ = (sa.Index("ix_dedup_snapshots_shard", "shards", "shard", "seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shards: int
+    shard: int
+    seq: int = Field(sa_type=sa.BigInteger)
+    blob_key: str = Field(max_length=200)
+    entries: int
+    size_bytes: int = Field(sa_type=sa.BigInteger)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
 
 

@@ -449,11 +449,16 @@ class AnchorSet:
         return {f: fingerprint_file(THREATEXCHANGE / f, root, fps) for f in self.files}
 
 
-@pytest.fixture(scope="module")
-def anchor_set() -> AnchorSet:
+def load_anchor_set() -> AnchorSet:
+    """The files and families of ``labels.json``."""
     labels = json.loads((THREATEXCHANGE / "labels.json").read_text())
     family = {f: name for name, files in labels["families"].items() for f in files}
     return AnchorSet(sorted(family) + labels["singletons"], family)
+
+
+@pytest.fixture(scope="module")
+def anchor_set() -> AnchorSet:
+    return load_anchor_set()
 
 
 @pytest.fixture(scope="module")

@@ -8,18 +8,21 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from core import duplicates, jobs, stage_results
-from core.db import init_db, make_engine
+from core import duplicates, jobs
+from core.db import init_db, make_engine, session_scope
 from core.submissions import submit_file
 from models.dedup import DuplicateMatch
 from models.outbox import Event
-from models.submissions import Submission, SubmissionStatus
+from models.submissions import Submission
 from pipeline.analysis.host import AnalyserHost
 from pipeline.dedup import AudioFingerprinter, VisualFingerprinter
 from pipeline.limits import MediaLimits
 from pipeline.media_pass import process_media
 from tests.fixtures.media import ffmpeg
+from tests.test_dedup import THREATEXCHANGE, _verified_pairs, load_anchor_set
 from workers import dedup
+from workers.dedup_indexer import build_all
+from workers.dedup_shard import ShardHost
 from workers.runner import JobRunner
 
 CLIPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "clips"
@@ -133,7 +136,7 @@ def test_allowlisting_screened_material_withdraws_its_flags(
 
 
 def _fingerprinted(stack, path: Path, teacher: str, workdir: Path) -> tuple[str, str, dict]:
-    """A submission with its fingerprint stages stored, as a runner leaves them before matching."""
+    """A submission with its fingerprint stages computed, as a runner holds them before matching."""
     visual, audio = VisualFingerprinter(), AudioFingerprinter()
     workdir.mkdir(parents=True)
     out = process_media(path, workdir, MediaLimits(analysis_fps=2.0), AnalyserHost([visual, audio]))
@@ -143,67 +146,80 @@ def _fingerprinted(stack, path: Path, teacher: str, workdir: Path) -> tuple[str,
     }
     with Session(stack.engine) as session:
         sub = submit_file(session, stack.store, path, teacher_id=teacher)
-        for stage, data in stages.items():
-            stage_results.put(session, sub.id, stage, "v", data, 0.0)
-        session.commit()
         return sub.id, sub.sha256, stages
 
 
-def _finish(stack, service: dedup.DedupService, sub_id: str, found: dedup.Found) -> None:
-    with Session(stack.engine) as session:
-        service.write(session, sub_id, found)
-        sub = session.get(Submission, sub_id)
-        sub.status = SubmissionStatus.screened
-        sub.report = {"status": "screened", "duplicates": duplicates.report_entries(session, sub_id)}
-        session.commit()
-    service.after_commit(sub_id, found)
+VERSIONS = {dedup.VISUAL: "v", dedup.AUDIO: "v"}
+
+
+def _write(stack, sub_id: str, found: dedup.Found) -> None:
+    with session_scope(stack.engine) as session:
+        duplicates.write_matches(session, sub_id, found.matches)
 
 
 def test_copies_finishing_together_on_two_runners_still_find_each_other(
-    embedded_stack, reencoded_trim, tmp_path
+    stack, ray_local, reencoded_trim, tmp_path
 ):
-    stack = embedded_stack
+    """Two runners, each with its own shard in process: whichever publishes second finds the first, in
+    every order of publishing and searching."""
     x, x_sha, x_stages = _fingerprinted(stack, CLIPS / "testvideo.mp4", "t-1", tmp_path / "x")
     y, y_sha, y_stages = _fingerprinted(stack, reencoded_trim, "t-2", tmp_path / "y")
-    versions = {dedup.VISUAL: "v", dedup.AUDIO: "v"}
     first, second = (
-        dedup.DedupService(stack.engine, stack.store),
-        dedup.DedupService(stack.engine, stack.store),
+        dedup.DedupMatcher(stack.settings, stack.engine),
+        dedup.DedupMatcher(stack.settings, stack.engine),
     )
-    # Both search before either commits: neither search can see the other lesson.
-    found_x = first.find(x, x_sha, x_stages, versions)
-    found_y = second.find(y, y_sha, y_stages, versions)
-    assert found_x.matches == [] and found_y.matches == []
-    _finish(stack, first, x, found_x)
-    _finish(stack, second, y, found_y)
-    with Session(stack.engine) as session:
-        assert session.exec(select(DuplicateMatch)).all() == []
-
-    assert first.catch_up(x, found_x) == [y]
-    assert second.catch_up(y, found_y) == [x]  # the same pair again: upserted, not doubled
+    # Both publish before either searches: both find the other.
+    rx = first.publish(x, x_sha, x_stages, VERSIONS)
+    ry = second.publish(y, y_sha, y_stages, VERSIONS)
+    rx, ry = first.retrieve(rx, x_stages), second.retrieve(ry, y_stages)
+    assert [c.video_id for c in rx.candidates.candidates] == [y]
+    assert [c.video_id for c in ry.candidates.candidates] == [x]
+    found_x = dedup.verify_request(stack.settings, stack.engine, stack.store, rx)
+    found_y = dedup.verify_request(stack.settings, stack.engine, stack.store, ry)
+    _write(stack, x, found_x)
+    _write(stack, y, found_y)  # the same pair again: upserted, not doubled
     with Session(stack.engine) as session:
         pairs = {(m.submission_id, m.other_id) for m in session.exec(select(DuplicateMatch))}
-        types = session.exec(select(Event.type).where(Event.submission_id == x)).all()
     assert pairs == {(x, y), (y, x)}
-    assert [d["submission_id"] for d in _report(stack, x)["duplicates"]] == [y]
-    assert [d["submission_id"] for d in _report(stack, y)["duplicates"]] == [x]
-    assert "submission.duplicate_found" in types
-    assert first.catch_up(x, first.find(x, x_sha, x_stages, versions)) == []  # nothing concurrent now
 
 
-def test_index_snapshot_is_restored_and_refused_for_another_database(embedded_stack, ray_local, tmp_path):
+def test_a_restarted_shard_comes_back_from_its_snapshot(embedded_stack, ray_local, tmp_path):
+    """The indexer publishes a snapshot; a new host loads it and reads only the rows committed after."""
     stack = embedded_stack
     original = _screen(stack, CLIPS / "testvideo.mp4", "t-1")
-    service = dedup.DedupService(stack.engine, stack.store, tmp_path / "snap")
-    service.sync()
-    assert original in service.index
-    service.save()
-
-    restored = dedup.DedupService(stack.engine, stack.store, tmp_path / "snap")
-    assert original in restored.index and len(restored.index) == len(service.index)
-
-    other_db = tmp_path / "other.db"
-    engine = make_engine(f"sqlite:///{other_db}")
+    built = build_all(stack.settings, 1, on_ray=False)
+    assert [b.entries for b in built] == [1]
+    later = _screen(stack, CLIPS / "short_hamilton_clip.mp4", "t-2")
+    host = ShardHost(stack.settings, 1, 0, stack.engine)
+    assert host.stats()["snapshot_seq"] == built[0].seq and host.seen > built[0].seq
+    assert original in host.index and later in host.index
+    # another database has no snapshot of its own: an empty index, not this one's
+    engine = make_engine(f"sqlite:///{tmp_path / 'other.db'}")
     init_db(engine)
-    stranger = dedup.DedupService(engine, stack.store, tmp_path / "snap")
-    assert original not in stranger.index  # another database: its own (empty) index, not the snapshot
+    assert len(ShardHost(stack.settings, 1, 0, engine).index) == 0
+
+
+def test_threatexchange_through_the_product_path(embedded_stack, ray_local):
+    """Every file of the public anchor set screened by the runner, one after another: the reports list
+    exactly the pairs that verifying every pair directly judges duplicates, and none across families."""
+    stack, anchor_set = embedded_stack, load_anchor_set()
+    ids = {}
+    for k, name in enumerate(anchor_set.files):
+        with Session(stack.engine) as session:
+            ids[name] = submit_file(session, stack.store, THREATEXCHANGE / name, teacher_id=f"t-{k}").id
+    runner = JobRunner(stack.settings, stack.engine)
+    while runner.run_once():
+        pass
+    name_of = {v: k for k, v in ids.items()}
+    reported = {
+        frozenset((name, name_of[d["submission_id"]]))
+        for name, sub_id in ids.items()
+        for d in _report(stack, sub_id)["duplicates"]
+        if d["verdict"] == "duplicate"
+    }
+    load = dedup.FingerprintLoader(stack.engine, stack.store)
+    prints = {name: load(sub_id) for name, sub_id in ids.items()}
+    direct, false = _verified_pairs(anchor_set, prints)
+    print(f"\nThreatExchange, product path: {len(reported)} pairs reported, {len(direct)} ordered verified")
+    assert false == 0 and all(anchor_set.same(*sorted(p)) for p in reported)
+    assert reported == {frozenset(p) for p in direct} and len(reported) >= 27

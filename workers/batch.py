@@ -20,6 +20,7 @@ from core.settings import Settings
 from core.storage import BlobStore
 from core.submissions import create_submission, store_file
 from models.submissions import Submission, SubmissionStatus
+from pipeline.dedup import VERSION as DEDUP_VERSION
 from pipeline.errors import MediaError
 from workers.analysers import plan_for
 from workers.runner import JobRunner
@@ -149,6 +150,8 @@ def stale_submissions(
                 current = current_for[sub.teacher_id]
                 if sub.status == SubmissionStatus.rejected:
                     current = {"validate": current["validate"]}
+                else:  # matched against the duplicate index of this version
+                    current = {**current, "duplicates": DEDUP_VERSION}
                 stored = (sub.report or {}).get("versions", {})
                 if any(stored.get(stage) != version for stage, version in current.items()):
                     stale.append(sub.id)

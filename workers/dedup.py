@@ -1,275 +1,245 @@
-"""Duplicate detection wired to the database: the in-memory index, matching a screened submission, and
-the matches written both ways (the earlier submission's report learns of the later copy)."""
+"""Duplicate matching of a screened submission, wired to the database and Ray.
+
+1. Its signature is published (committed, in commit order) before anything is searched, so of two
+   copies finishing together, whichever commits second finds the first (``core.dedup_signatures``).
+2. Candidates come from every shard of the index: the shard hosted in this process (embedded
+   default), or the shard actors on Ray, fanned out and merged (``workers.dedup_shard``).
+3. Candidates are verified in a Ray task (``match_task``), so the runner keeps its leases beating.
+Exact copies (the same bytes) are found by SHA-256. The matches are written both ways by the runner
+(``core.duplicates``).
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-from collections import OrderedDict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
-from sqlmodel import Session, col, or_, select
+import numpy as np
+import ray
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
 
-from core import duplicates
-from core.db import session_scope
-from core.storage import BlobStore, key_for_digest
-from models.dedup import AllowlistItem, DedupEntry, DuplicateMatch
-from models.jobs import StageResult
+from core import dedup_signatures, duplicates
+from core.db import make_engine
+from core.settings import Settings
+from core.storage import BlobNotFound, BlobStore, key_for_digest, open_blob_store
+from models.dedup import AllowlistItem, DuplicateMatch
 from models.submissions import Submission, SubmissionStatus
 from pipeline.dedup import (
     AudioFingerprinter,
-    DedupIndex,
+    Candidate,
     Fingerprint,
+    SearchResult,
+    Signature,
     VisualFingerprinter,
+    decode_fingerprint,
+    encode_fingerprint,
     find_duplicates,
+    merge,
 )
+from workers.dedup_shard import ShardHost, shard_actor
 
 VISUAL, AUDIO = VisualFingerprinter.stage, AudioFingerprinter.stage
-CACHE_SIZE = 256  # fingerprints kept in memory for verification
-SAVE_EVERY = 200  # index additions between snapshots
+EXACT_REASON = "the same file (identical SHA-256) was submitted before"
+
+
+@dataclass
+class MatchRequest:
+    """What verification needs: small, picklable (fingerprints are read from the database)."""
+
+    submission_id: str
+    min_seq: int  # the submission's own signature row: every shard has read at least this far
+    exact: list[str]  # submissions holding the same bytes
+    earlier: list[str]  # its matches from an earlier screening (re-checked both ways)
+    candidates: SearchResult | None = None  # retrieved in process (embedded); None: ask the shard actors
 
 
 @dataclass
 class Found:
-    """What matching one submission found, before it is written."""
+    """The matches of one submission (``DuplicateMatch`` fields, this side) and notes for its report."""
 
-    fingerprint: Fingerprint | None
-    versions: tuple[str, str]
-    matches: list[dict[str, Any]] = field(default_factory=list)  # DuplicateMatch fields, this side
+    matches: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    searched_seq: int = 0  # the last index entry the search saw
 
 
-def _fingerprint_versions(versions: dict[str, str]) -> tuple[str, str]:
-    return versions[VISUAL], versions[AUDIO]
+class _Fixed:
+    """A search that answers with candidates retrieved already."""
+
+    def __init__(self, result: SearchResult):
+        self.result = result
+
+    def search(self, fp: Fingerprint, *, limit: int = 20, exclude: str | None = None) -> SearchResult:
+        return self.result
 
 
-class DedupService:
-    """One per job runner: holds the index of every fingerprinted submission, caught up from the
-    database by ``seq`` before each search, so runners sharing a database see each other's work.
-    With ``snapshot_dir`` the index is saved there now and then and restored at start, so a restart
-    reads only the entries added since instead of every fingerprint."""
+class FingerprintLoader:
+    """Fingerprints for verification: the binary row, plus the keyframe thumbnails from the blob store."""
 
-    def __init__(self, engine: Engine, store: BlobStore, snapshot_dir: Path | None = None):
-        self.engine = engine
-        self.store = store
-        self.index = DedupIndex()
-        self._seen_seq = 0
-        self._unsaved = 0
-        self._cache: OrderedDict[str, Fingerprint] = OrderedDict()
-        self._snapshot: Path | None = None
-        if snapshot_dir is not None:
-            url = engine.url.render_as_string(hide_password=True)
-            self._snapshot = snapshot_dir / f"index-{hashlib.sha256(url.encode()).hexdigest()[:12]}.npz"
-            self._restore()
+    def __init__(self, engine: sa.Engine, store: BlobStore):
+        self.engine, self.store = engine, store
 
-    def _restore(self) -> None:
-        meta_path = self._snapshot.with_suffix(".json")
-        if not (self._snapshot.exists() and meta_path.exists()):
-            return
-        meta = json.loads(meta_path.read_text())
+    def __call__(self, submission_id: str) -> Fingerprint | None:
         with Session(self.engine) as session:
-            entry = session.get(DedupEntry, meta["seq"])
-        if entry is None or entry.submission_id != meta["submission_id"]:
-            return  # the snapshot of another (or a since recreated) database
-        try:
-            self.index = DedupIndex.load(self._snapshot)
-        except ValueError:
-            return  # a snapshot of an earlier index format: rebuilt from the database
-        self._seen_seq = meta["seq"]
-
-    def save(self) -> None:
-        """Write the snapshot (atomically) when there is anything new to save."""
-        if self._snapshot is None or self._unsaved == 0:
-            return
-        with Session(self.engine) as session:
-            last = session.get(DedupEntry, self._seen_seq)
-        if last is None:
-            return
-        self._snapshot.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._snapshot.with_suffix(".tmp")
-        self.index.save(tmp)
-        os.replace(tmp, self._snapshot)
-        meta = {"seq": self._seen_seq, "submission_id": last.submission_id}
-        tmp.write_text(json.dumps(meta))
-        os.replace(tmp, self._snapshot.with_suffix(".json"))
-        self._unsaved = 0
-
-    def fingerprint(self, visual: dict, audio: dict | None) -> Fingerprint:
-        """Rebuild a fingerprint from its stage data (thumbnails come from the blob store)."""
-        thumbs = None
-        if isinstance(visual.get("keyframes"), str):
-            key = key_for_digest(visual["keyframes"].rsplit("/", 1)[-1])
-            with self.store.open(key) as fh:
-                thumbs = fh.read()
-        return Fingerprint.from_stage_data(visual, audio, thumbs)
-
-    def load(self, submission_id: str) -> Fingerprint | None:
-        """A stored fingerprint, from the cache or the stage results its index entry names."""
-        if submission_id in self._cache:
-            self._cache.move_to_end(submission_id)
-            return self._cache[submission_id]
-        with Session(self.engine) as session:
-            entry = session.exec(select(DedupEntry).where(DedupEntry.submission_id == submission_id)).first()
-            if entry is None:
-                return None
-            rows = {
-                r.stage: r.data
-                for r in session.exec(
-                    select(StageResult).where(
-                        StageResult.submission_id == submission_id,
-                        or_(
-                            (StageResult.stage == VISUAL) & (StageResult.version == entry.visual_version),
-                            (StageResult.stage == AUDIO) & (StageResult.version == entry.audio_version),
-                        ),
-                    )
-                )
-            }
-        if VISUAL not in rows:
+            row = dedup_signatures.fingerprint_row(session, submission_id)
+        if row is None:
             return None
-        fp = self.fingerprint(rows[VISUAL], rows.get(AUDIO))
-        self._remember(submission_id, fp)
-        return fp
+        thumbs = None
+        if row.thumbs_key:
+            try:
+                with self.store.open(row.thumbs_key) as fh:
+                    thumbs = fh.read()
+            except BlobNotFound:
+                thumbs = None
+        return decode_fingerprint(row.fingerprint, thumbs)
 
-    def _remember(self, submission_id: str, fp: Fingerprint) -> None:
-        self._cache[submission_id] = fp
-        self._cache.move_to_end(submission_id)
-        while len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
 
-    def sync(self) -> None:
-        """Add the index entries other runners (or earlier runs) committed since the last sync."""
-        with Session(self.engine) as session:
-            entries = session.exec(
-                select(DedupEntry).where(col(DedupEntry.seq) > self._seen_seq).order_by(DedupEntry.seq)
-            ).all()
-        for entry in entries:
-            known = entry.submission_id in self.index
-            if known and entry.allowlisted and not self.index.is_allowlisted(entry.submission_id):
-                self.index.remove(entry.submission_id)  # registered as shared material since
-                known = False
-            if not known:
-                fp = self.load(entry.submission_id)
-                if fp is not None:
-                    self.index.add(entry.submission_id, fp, allowlisted=entry.allowlisted)
-                    self._unsaved += 1
-            self._seen_seq = entry.seq
-        if self._unsaved >= SAVE_EVERY:
-            self.save()
+def fan_out(settings: Settings, query: Fingerprint, exclude: str, min_seq: int) -> SearchResult:
+    """Ask every shard actor at once and merge their candidates."""
+    n = settings.dedup_shards
+    query_ref = ray.put(query)
+    refs = [
+        shard_actor(settings, n, k).search.remote(query_ref, exclude=exclude, min_seq=min_seq)
+        for k in range(n)
+    ]
+    return merge(ray.get(refs))
 
-    def find(
-        self, submission_id: str, sha256: str, stages: dict[str, dict], versions: dict[str, str]
-    ) -> Found:
-        """Match a screened submission: same bytes (exact), then the index (near, partial, audio)."""
-        with Session(self.engine) as session:
-            same_bytes = session.exec(
-                select(Submission.id).where(
-                    Submission.sha256 == sha256,
-                    Submission.id != submission_id,
-                    Submission.status != SubmissionStatus.rejected,
-                    col(Submission.id).not_in(select(AllowlistItem.submission_id)),
-                )
-            ).all()
-        found = Found(None, _fingerprint_versions(versions))
-        for other in same_bytes:
-            found.matches.append(
-                {"other_id": other, "kind": "exact", "verdict": "duplicate", "score": 1.0,
-                 "query_coverage": 1.0, "match_coverage": 1.0, "segments": [],
-                 "reasons": ["the same file (identical SHA-256) was submitted before"]}
-            )  # fmt: skip
-        if VISUAL not in stages:
-            return found
-        found.fingerprint = fp = self.fingerprint(stages[VISUAL], stages.get(AUDIO))
-        self.sync()
-        found.searched_seq = self._seen_seq
-        outcome = find_duplicates(fp, self.index, self.load, query_id=submission_id)
-        found.notes = outcome.notes
-        exact = set(same_bytes)
-        for m in outcome.matches:
-            if m.video_id not in exact:
-                found.matches.append(duplicates.match_fields(m.video_id, m.to_dict()))
-        found.matches.extend(self._still_found_from_other_side(submission_id, found.matches))
+
+def exact_match(other_id: str) -> dict[str, Any]:
+    return {
+        "other_id": other_id,
+        "kind": "exact",
+        "verdict": "duplicate",
+        "score": 1.0,
+        "query_coverage": 1.0,
+        "match_coverage": 1.0,
+        "segments": [],
+        "reasons": [EXACT_REASON],
+    }
+
+
+def verify_request(settings: Settings, engine: sa.Engine, store: BlobStore, req: MatchRequest) -> Found:
+    """Verify the candidates of ``req`` (retrieving them from the shard actors when not given)."""
+    load = FingerprintLoader(engine, store)
+    found = Found([exact_match(o) for o in req.exact])
+    query = load(req.submission_id)
+    if query is None:
         return found
+    result = req.candidates
+    if result is None:
+        result = fan_out(settings, query, req.submission_id, req.min_seq)
+    outcome = find_duplicates(query, _Fixed(result), load, query_id=req.submission_id)
+    found.notes = outcome.notes
+    seen = set(req.exact)
+    for m in outcome.matches:
+        if m.video_id not in seen:
+            found.matches.append(duplicates.match_fields(m.video_id, m.to_dict()))
+            seen.add(m.video_id)
+    # An earlier match not found again stands while the other side still finds this one (retrieval is
+    # not symmetric); shared material found here is verified there too, so its stretches stay out.
+    shared = [c for c in result.candidates if c.allowlisted]
+    for other_id in sorted(set(req.earlier) - seen):
+        other = load(other_id)
+        if other is None:
+            continue
+        me = Candidate(req.submission_id, 1.0, 0, 0, False)
+        me = SearchResult([*shared, me], np.ones(len(other.visual)))
+        for m in find_duplicates(other, _Fixed(me), load, query_id=other_id).matches:
+            found.matches.append(duplicates.flip(duplicates.match_fields(other_id, m.to_dict())))
+    return found
 
-    def _still_found_from_other_side(self, submission_id: str, matches: list[dict]) -> list[dict]:
-        """On a re-check, an earlier match this search missed stands while the other submission's own
-        search still finds this one (retrieval is not symmetric); returned flipped to this side."""
-        found_now = {m["other_id"] for m in matches}
+
+@ray.remote(retry_exceptions=False)
+def match_task(settings_data: dict, req: MatchRequest) -> Found:
+    """Ray entry point of verification (retried by Ray only when its worker process dies)."""
+    settings = Settings(**settings_data)
+    engine = make_engine(settings.resolved_database_url, pool_size=1, max_overflow=2)
+    try:
+        return verify_request(settings, engine, open_blob_store(settings), req)
+    finally:
+        engine.dispose()
+
+
+class DedupMatcher:
+    """One per job runner: publishes signatures, retrieves candidates, prepares verification."""
+
+    def __init__(self, settings: Settings, engine: sa.Engine):
+        self.settings, self.engine = settings, engine
+        self._hosts: list[ShardHost] | None = None
+
+    @property
+    def hosts(self) -> list[ShardHost]:
+        """The shards hosted in this process (embedded default), loaded on first use."""
+        if self._hosts is None:
+            n = self.settings.dedup_shards
+            self._hosts = [ShardHost(self.settings, n, k, self.engine) for k in range(n)]
+        return self._hosts
+
+    def prepare(
+        self, submission_id: str, sha256: str, stages: dict[str, dict], versions: dict[str, str]
+    ) -> MatchRequest:
+        """Publish the submission's signature, then retrieve its candidates (in process, or leave that
+        to the task on the shard actors)."""
+        return self.retrieve(self.publish(submission_id, sha256, stages, versions), stages)
+
+    def publish(
+        self, submission_id: str, sha256: str, stages: dict[str, dict], versions: dict[str, str]
+    ) -> MatchRequest:
+        """Commit the submission's signature (before any search) and gather what verification needs."""
         with Session(self.engine) as session:
-            earlier = session.exec(
-                select(DuplicateMatch.other_id).where(
-                    DuplicateMatch.submission_id == submission_id, DuplicateMatch.kind != "exact"
-                )
-            ).all()
-        kept = []
-        for other_id in sorted(set(earlier) - found_now):
-            other_fp = None if self.index.is_allowlisted(other_id) else self.load(other_id)
-            if other_fp is None:
-                continue
-            outcome = find_duplicates(other_fp, self.index, self.load, query_id=other_id)
-            for m in outcome.matches:
-                if m.video_id == submission_id:
-                    kept.append(duplicates.flip(duplicates.match_fields(other_id, m.to_dict())))
-        return kept
-
-    def write(self, session: Session, submission_id: str, found: Found) -> list[str]:
-        """Inside the job's finishing transaction: the index entry and both directions of every match.
-        Returns the other submissions whose reports changed."""
-        if (
-            found.fingerprint is not None
-            and session.exec(select(DedupEntry).where(DedupEntry.submission_id == submission_id)).first()
-            is None
-        ):
-            allowlisted = session.get(AllowlistItem, submission_id) is not None
-            session.add(
-                DedupEntry(
-                    submission_id=submission_id,
-                    visual_version=found.versions[0],
-                    audio_version=found.versions[1],
-                    allowlisted=allowlisted,
-                )
-            )
-        changed = duplicates.drop_matches(session, submission_id, keep={m["other_id"] for m in found.matches})
-        return changed + duplicates.write_matches(session, submission_id, found.matches)
-
-    def catch_up(self, submission_id: str, found: Found) -> list[str]:
-        """After the job's commit: submissions that other runners indexed while this one searched
-        were not in its search (nor was this one in theirs, if they searched first). Search again
-        when there are any and write the matches with them, in a transaction of its own. Returns
-        the submissions whose reports changed."""
-        if found.fingerprint is None:
-            return []
-        with Session(self.engine) as session:
-            concurrent = set(
+            exact = list(
                 session.exec(
-                    select(DedupEntry.submission_id).where(
-                        col(DedupEntry.seq) > found.searched_seq, DedupEntry.submission_id != submission_id
+                    select(Submission.id).where(
+                        Submission.sha256 == sha256,
+                        Submission.id != submission_id,
+                        Submission.status != SubmissionStatus.rejected,
+                        col(Submission.id).not_in(select(AllowlistItem.submission_id)),
                     )
                 ).all()
             )
-        if not concurrent:
-            return []
-        self.sync()
-        outcome = find_duplicates(found.fingerprint, self.index, self.load, query_id=submission_id)
-        late = [
-            duplicates.match_fields(m.video_id, m.to_dict())
-            for m in outcome.matches
-            if m.video_id in concurrent
-        ]
-        if not late:
-            return []
-        with session_scope(self.engine) as session:
-            changed = duplicates.write_matches(session, submission_id, late)
-            duplicates.refresh_reports(session, [submission_id, *changed])
-        return changed
+            earlier = list(
+                session.exec(
+                    select(DuplicateMatch.other_id).where(
+                        DuplicateMatch.submission_id == submission_id, DuplicateMatch.kind != "exact"
+                    )
+                ).all()
+            )
+            allowlisted = session.get(AllowlistItem, submission_id) is not None
+        req = MatchRequest(submission_id, 0, exact, earlier)
+        if VISUAL not in stages:
+            return req
+        visual, audio = stages[VISUAL], stages.get(AUDIO)
+        fp = Fingerprint.from_stage_data(visual, audio)
+        published = dedup_signatures.publish(
+            self.engine,
+            submission_id,
+            signature=Signature.of(fp).to_bytes(),
+            fingerprint=encode_fingerprint(fp),
+            thumbs_key=_thumbs_key(visual),
+            versions=(versions[VISUAL], versions.get(AUDIO, "")),
+            duration_s=fp.duration_s,
+            allowlisted=allowlisted,
+        )
+        req.min_seq = published.seq
+        if allowlisted:  # shared material never flags anything
+            req.exact, req.earlier = [], []
+            req.candidates = SearchResult([], np.ones(len(fp.visual)))
+        return req
 
-    def after_commit(self, submission_id: str, found: Found) -> None:
-        """The committed fingerprint joins this runner's index at once (others catch up by sync)."""
-        if found.fingerprint is not None and submission_id not in self.index:
-            self.index.add(submission_id, found.fingerprint)
-            self._remember(submission_id, found.fingerprint)
-            self._unsaved += 1
+    def retrieve(self, req: MatchRequest, stages: dict[str, dict]) -> MatchRequest:
+        """Candidates from the shards hosted in this process, read up to the request's own row (with
+        shard actors, ``match_task`` asks them)."""
+        if req.candidates is not None or req.min_seq == 0 or self.settings.dedup_actors:
+            return req
+        fp = Fingerprint.from_stage_data(stages[VISUAL], stages.get(AUDIO))
+        results = [h.search(fp, exclude=req.submission_id, min_seq=req.min_seq) for h in self.hosts]
+        req.candidates = merge(results)
+        return req
+
+    def launch(self, req: MatchRequest) -> ray.ObjectRef:
+        """Verification as a Ray task."""
+        return match_task.options(num_cpus=self.settings.task_cpus).remote(self.settings.model_dump(), req)
+
+
+def _thumbs_key(visual: dict) -> str | None:
+    uri = visual.get("keyframes")
+    return key_for_digest(uri.rsplit("/", 1)[-1]) if isinstance(uri, str) else None

@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import ray
 from sqlalchemy import Engine
@@ -17,12 +17,11 @@ from sqlmodel import Session
 from core import duplicates, jobs, outbox, stage_results
 from core.db import session_scope
 from core.settings import Settings
-from core.storage import open_blob_store
 from models.jobs import Job, JobStatus
 from models.submissions import Submission, SubmissionStatus
 from pipeline.dedup import VERSION as DEDUP_VERSION
 from workers.analysers import AnalyserPlan, plan_for
-from workers.dedup import DedupService
+from workers.dedup import DedupMatcher, Found
 from workers.ray_runtime import cluster_task_slots, ensure_ray
 from workers.report import build_report, failed_report, outcome_to_stages, stages_complete
 from workers.screening_task import screen_submission
@@ -32,11 +31,15 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class _InFlight:
+    """A job whose Ray work is under way: its screening task, then its duplicate verification."""
+
     job_id: str
     submission_id: str
     sha256: str
     versions: dict[str, str]
-    ref: ray.ObjectRef
+    ref: ray.ObjectRef | None
+    stages: dict[str, dict] | None = None  # set once screened: every stage's data
+    new_stages: dict[str, dict] = field(default_factory=dict)  # the stages computed by this run
 
 
 def default_worker_id() -> str:
@@ -50,7 +53,7 @@ class JobRunner:
         self.settings = settings
         self.engine = engine
         self.worker_id = worker_id or default_worker_id()
-        self.dedup = DedupService(engine, open_blob_store(settings), settings.home / "dedup")
+        self.dedup = DedupMatcher(settings, engine)
         self._in_flight: dict[ray.ObjectRef, _InFlight] = {}
         self._last_beat = 0.0
 
@@ -87,7 +90,6 @@ class JobRunner:
                 ray.cancel(item.ref, force=True)
                 jobs.release(self.engine, item.job_id, self.worker_id)
             self._in_flight.clear()
-            self.dedup.save()
 
     def _claim(self, job_id: str | None = None) -> Job | None:
         return jobs.claim(
@@ -110,27 +112,47 @@ class JobRunner:
                 stage: row.data for stage, row in stage_results.current(session, sub.id, versions).items()
             }
             sha256, blob_key = sub.sha256, sub.blob_key
-        if stages_complete(stored, versions):
-            self._complete(job.id, job.submission_id, sha256, versions, stored, new_stages={})
-            return
         ensure_ray(self.settings)
+        if stages_complete(stored, versions):
+            self._screened(_InFlight(job.id, job.submission_id, sha256, versions, None), stored, {})
+            return
         ref = screen_submission.options(
             num_cpus=self.settings.task_cpus, max_retries=self.settings.task_max_retries
         ).remote(job.submission_id, blob_key, self.settings.model_dump(), plan)
         self._in_flight[ref] = _InFlight(job.id, job.submission_id, sha256, versions, ref)
+
+    def _screened(self, item: _InFlight, stages: dict[str, dict], new_stages: dict[str, dict]) -> None:
+        """Publish the screened submission's signature and start verifying its duplicate candidates;
+        a rejected file is finished at once."""
+        item.stages, item.new_stages = stages, new_stages
+        if "error" in stages["validate"]:
+            self._complete(item, None)
+            return
+        try:
+            request = self.dedup.prepare(item.submission_id, item.sha256, stages, item.versions)
+            item.ref = self.dedup.launch(request)
+        except Exception as exc:  # a bug in matching must not lose the screening: it is retried
+            log.exception("duplicate matching failed for %s", item.submission_id)
+            message = f"duplicate matching: {type(exc).__name__}: {exc}"
+            self._fail(item.job_id, item.submission_id, item.sha256, message)
+            return
+        self._in_flight[item.ref] = item
 
     def _step(self, timeout: float) -> None:
         ready, _ = ray.wait(list(self._in_flight), num_returns=1, timeout=timeout)
         for ref in ready:
             item = self._in_flight.pop(ref)
             try:
-                outcome = ray.get(ref)
+                result = ray.get(ref)
             except Exception as exc:  # a bug or an infrastructure fault, not the teacher's file
                 log.exception("job %s failed", item.job_id)
                 self._fail(item.job_id, item.submission_id, item.sha256, f"{type(exc).__name__}: {exc}")
                 continue
-            stages = outcome_to_stages(outcome)
-            self._complete(item.job_id, item.submission_id, item.sha256, item.versions, stages, stages)
+            if item.stages is None:  # screened: verify its duplicate candidates next
+                stages = outcome_to_stages(result)
+                self._screened(item, stages, stages)
+            else:
+                self._complete(item, result)
         self._heartbeat()
 
     def _heartbeat(self) -> None:
@@ -143,34 +165,24 @@ class JobRunner:
                 ray.cancel(ref, force=True)
                 del self._in_flight[ref]
 
-    def _complete(
-        self,
-        job_id: str,
-        submission_id: str,
-        sha256: str,
-        versions: dict[str, str],
-        stored: dict[str, dict],
-        new_stages: dict[str, dict],
-    ) -> None:
+    def _complete(self, item: _InFlight, found: Found | None) -> None:
+        """Write the stage results, the report and the matches (both ways) with their events, in the
+        transaction that finishes the job, only while the lease is held."""
+        stages, new_stages, versions = item.stages, item.new_stages, item.versions
         timings = new_stages.get("rendition", {}).get("timings", {})
-        found = None
-        if "error" not in stored["validate"]:
-            try:
-                found = self.dedup.find(submission_id, sha256, stored, versions)
-            except Exception as exc:  # a bug in matching must not lose the screening
-                log.exception("duplicate matching failed for %s", submission_id)
-                self._fail(job_id, submission_id, sha256, f"duplicate matching: {type(exc).__name__}: {exc}")
-                return
+        submission_id = item.submission_id
 
         def write(session: Session) -> None:
             for stage, data in new_stages.items():
                 version = versions.get(stage)
                 if version is not None:
                     stage_results.put(session, submission_id, stage, version, data, timings.get(stage, 0.0))
-            report = build_report(submission_id, sha256, stored, versions)
+            report = build_report(submission_id, item.sha256, stages, versions)
             changed: list[str] = []
             if found is not None:
-                changed = self.dedup.write(session, submission_id, found)
+                keep = {m["other_id"] for m in found.matches}
+                changed = duplicates.drop_matches(session, submission_id, keep=keep)
+                changed += duplicates.write_matches(session, submission_id, found.matches)
                 report["duplicates"] = duplicates.report_entries(session, submission_id)
                 report["duplicate_notes"] = found.notes
                 report["versions"]["duplicates"] = DEDUP_VERSION
@@ -182,15 +194,8 @@ class JobRunner:
             outbox.submission_changed(session, sub)  # the event commits with the report
             duplicates.refresh_reports(session, changed)  # earlier submissions learn of this copy
 
-        if jobs.finish(self.engine, job_id, self.worker_id, status=JobStatus.done, on_commit=write):
-            if found is not None:
-                self.dedup.after_commit(submission_id, found)
-                try:
-                    self.dedup.catch_up(submission_id, found)
-                except Exception:  # the screening is stored; a later reprocess matches again
-                    log.exception("late duplicate matching failed for %s", submission_id)
-        else:
-            log.warning("job %s finished after its lease was lost; result discarded", job_id)
+        if not jobs.finish(self.engine, item.job_id, self.worker_id, status=JobStatus.done, on_commit=write):
+            log.warning("job %s finished after its lease was lost; result discarded", item.job_id)
 
     def _fail(self, job_id: str, submission_id: str, sha256: str, message: str) -> None:
         def write(session: Session) -> None:

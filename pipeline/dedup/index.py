@@ -123,14 +123,22 @@ class DedupIndex:
         self._alive.append(True)
         return slot
 
-    def add(self, video_id: str, entry: Fingerprint | Signature, *, allowlisted: bool = False) -> None:
+    def add(
+        self,
+        video_id: str,
+        entry: Fingerprint | Signature,
+        *,
+        allowlisted: bool = False,
+        compact_at: int | None = COMPACT_AT,
+    ) -> None:
         """Index ``entry`` under ``video_id`` (replacing an earlier version of it), in the tail; compacts
-        past ``COMPACT_AT`` tail entries (an indexer's rebuilt snapshot usually comes first)."""
+        past ``compact_at`` tail entries (None: never here, an indexer's rebuilt snapshot replaces the
+        tail instead)."""
         sig = entry if isinstance(entry, Signature) else Signature.of(entry)
         slot = self._new_slot(video_id, allowlisted)
         self.frames.add(sig.frames, np.full(len(sig.frames), slot))
         self.landmarks.add(sig.landmarks, slot)
-        if self.frames.tail_size + self.landmarks.tail_size >= COMPACT_AT:
+        if compact_at is not None and self.frames.tail_size + self.landmarks.tail_size >= compact_at:
             self.compact()
 
     def remove(self, video_id: str) -> bool:

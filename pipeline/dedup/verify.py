@@ -23,7 +23,7 @@ from pipeline.dedup.pdq import hamming
 from pipeline.dedup.register import register, registered_fingerprints
 from pipeline.dedup.visual import VisualFingerprint
 
-VERSION = "1"
+VERSION = "2"  # 2: every frame run indexed, no read budget (the product path finds what verify finds)
 # chance that a frame of unrelated but similar-looking video is within distance d of a query frame:
 # exp(-(UNRELATED_D - d) / UNRELATED_SCALE) (same classroom, same slide template)
 UNRELATED_D, UNRELATED_SCALE = 64.0, 8.0
