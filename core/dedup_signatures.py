@@ -115,22 +115,30 @@ def watermark(session: Session) -> int:
     return session.exec(select(func.coalesce(func.max(DedupSignature.seq), 0))).one()
 
 
+@dataclass(frozen=True)
+class IndexRow:
+    """What the index holds of a row (the fingerprint and thumbnails stay in the database)."""
+
+    seq: int
+    submission_id: str
+    allowlisted: bool
+    signature: bytes
+
+
 def rows(
-    session: Session, *, shards: int, shard: int, after: int, upto: int, batch: int = 500
-) -> Iterator[DedupSignature]:
+    session: Session, *, shards: int, shard: int, after: int, upto: int, batch: int = 2000
+) -> Iterator[IndexRow]:
     """The shard's rows with ``after < seq <= upto``, in ``seq`` order, read ``batch`` at a time."""
+    table = DedupSignature.__table__
+    columns = (table.c.seq, table.c.submission_id, table.c.allowlisted, table.c.signature)
     while True:
-        chunk = session.exec(
-            select(DedupSignature)
-            .where(
-                col(DedupSignature.seq) > after,
-                col(DedupSignature.seq) <= upto,
-                DedupSignature.shard_key % shards == shard,
-            )
-            .order_by(col(DedupSignature.seq))
+        chunk = session.execute(
+            sa.select(*columns)
+            .where(table.c.seq > after, table.c.seq <= upto, table.c.shard_key % shards == shard)
+            .order_by(table.c.seq)
             .limit(batch)
         ).all()
-        yield from chunk
+        yield from (IndexRow(*r) for r in chunk)
         if len(chunk) < batch:
             return
         after = chunk[-1].seq

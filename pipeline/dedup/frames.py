@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.dedup.landmarks import blocks, expand
+from pipeline.dedup.landmarks import blocks, expand, sorted_runs
 from pipeline.dedup.pdq import HASH_BYTES, hamming_pairs
 
 SLICES, SLICE_BITS = 16, 20
@@ -25,11 +25,31 @@ CROWDED = 30.0  # a posting list this many times longer than average is not read
 MIN_CROWD = 64  # ... and never one shorter than this
 
 
+def _byte_tables() -> list[list[tuple[int, np.ndarray]]]:
+    """Per slice, per hash byte holding some of its bits: what each byte value adds to the key."""
+    values = np.arange(256)
+    tables = []
+    for t in range(SLICES):
+        parts: dict[int, np.ndarray] = {}
+        for i, p in enumerate(_POSITIONS[t]):  # unpackbits order: bit p is bit 7 - p % 8 of byte p // 8
+            bit = (values >> (7 - p % 8) & 1) << i
+            parts[p // 8] = parts.get(p // 8, 0) | bit
+        tables.append([(j, table.astype(np.int32)) for j, table in sorted(parts.items())])
+    return tables
+
+
+_TABLES = _byte_tables()
+
+
 def slice_keys(hashes: np.ndarray) -> np.ndarray:
-    """(n, SLICES) keys of packed PDQ hashes: slice t's i-th bit is bit ``_POSITIONS[t, i]`` of the hash."""
-    bits = np.unpackbits(hashes, axis=1)[:, _POSITIONS].reshape(len(hashes), SLICES, SLICE_BITS)
-    packed = np.packbits(bits, axis=2, bitorder="little").astype(np.int64)  # (n, SLICES, 3)
-    return packed[:, :, 0] | packed[:, :, 1] << 8 | packed[:, :, 2] << 16
+    """(n, SLICES) keys of packed PDQ hashes: slice t's i-th bit is bit ``_POSITIONS[t, i]`` of the hash
+    (read a byte at a time through lookup tables)."""
+    columns = np.ascontiguousarray(np.asarray(hashes, np.uint8).T)
+    keys = np.zeros((SLICES, columns.shape[1]), np.int32)
+    for t, parts in enumerate(_TABLES):
+        for j, table in parts:
+            keys[t] |= table[columns[j]]
+    return keys.T.astype(np.int64)
 
 
 class FrameIndex:
@@ -63,10 +83,8 @@ class FrameIndex:
             for t in range(SLICES):
                 order = np.argsort(keys[:, t], kind="stable")
                 ks = keys[order, t]
-                postings[t, cursor[t, ks] + (np.arange(len(ks)) - np.searchsorted(ks, ks, side="left"))] = (
-                    ids[order]
-                )
-                uniq, cnt = np.unique(ks, return_counts=True)
+                place, uniq, cnt = sorted_runs(ks)
+                postings[t, cursor[t, ks] + place] = ids[order]
                 cursor[t, uniq] += cnt
         return cls(hashes, np.asarray(slots, np.uint32), offsets, postings)
 

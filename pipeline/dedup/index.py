@@ -254,7 +254,8 @@ class DedupIndex:
     def save(self, path: Path) -> None:
         """Write the index to ``path``: one file, compacted first. Write a new path and rename it over
         the old one: an index loaded from the old file may still be mapping it."""
-        self.compact()
+        if self.frames.tail_size or self.landmarks.tail_size or not self.alive.all():
+            self.compact()
         arrays = {"allow": self._allow.array, "alive": self.alive}
         arrays |= {f"frames.{k}": a for k, a in self.frames.arrays().items()}
         arrays |= {f"landmarks.{k}": a for k, a in self.landmarks.arrays().items()}

@@ -39,10 +39,20 @@ def csr(
         k = keys_of(b, e)
         order = np.argsort(k, kind="stable")
         ks = k[order]
-        out[cursor[ks] + (np.arange(len(ks)) - np.searchsorted(ks, ks, side="left"))] = values[b:e][order]
-        uniq, cnt = np.unique(ks, return_counts=True)
+        place, uniq, cnt = sorted_runs(ks)
+        out[cursor[ks] + place] = values[b:e][order]
         cursor[uniq] += cnt
     return offsets, out
+
+
+def sorted_runs(ks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For sorted keys: each entry's rank among its equals, the distinct keys and their counts."""
+    idx = np.arange(len(ks))
+    first = np.ones(len(ks), bool)
+    np.not_equal(ks[1:], ks[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    rank = idx - np.maximum.accumulate(np.where(first, idx, 0))
+    return rank, ks[starts], np.diff(np.append(starts, len(ks)))
 
 
 def expand(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
