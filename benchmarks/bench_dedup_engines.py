@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.dedup.frames import FrameIndex
+from pipeline.dedup.frames import SLICE_BITS, SLICES, FrameIndex
 
 FRAMES_PER_LESSON = 1485  # 45 min at every run of distinct frames (0.55/s measured)
 DISTANCES = (8, 16, 24, 31, 40, 48, 56, 64, 72)
@@ -127,7 +127,7 @@ def engines(n: int) -> dict[str, Callable[[np.ndarray], tuple[Callable, object]]
         return lambda h: faiss_engine(make, h)
 
     return {
-        "multi-index 16x20 bits (pipeline.dedup.frames)": multi_index,
+        f"multi-index {SLICES}x{SLICE_BITS} bits (pipeline.dedup.frames)": multi_index,
         "IndexBinaryFlat (exact)": lambda h: faiss_engine(lambda: faiss.IndexBinaryFlat(256), h),
         "IndexBinaryMultiHash 16x16 nflip=1": mih(16, 1),
         "IndexBinaryMultiHash 8x32 nflip=1": mih(8, 1),

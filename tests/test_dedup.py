@@ -31,6 +31,8 @@ from pipeline.dedup import (
     verify,
 )
 from pipeline.dedup.audio import RATE, fingerprint_samples
+from pipeline.dedup.frames import SLICES
+from pipeline.dedup.index import LONG_QUERY_RUNS
 from pipeline.dedup.pdq import content_box, hamming, pdq
 from pipeline.frames import Frame
 from pipeline.limits import MediaLimits
@@ -420,6 +422,43 @@ def test_shard_bulk_build_tail_snapshot_and_merge(tmp_path: Path) -> None:
     loaded.compact()
     assert loaded.frames.tail_size == loaded.landmarks.tail_size == 0 and len(loaded.frames) == 108_000
     assert loaded.search(queries["v3"]).candidates[0].video_id == "v3"
+
+
+def _paste(part: Fingerprint, host: Fingerprint, at_run: int) -> Fingerprint:
+    """``part``'s runs in place of ``host``'s from run ``at_run`` (frames only: the audio is dropped, so
+    frames alone must find the source)."""
+    h, p = host.visual, part.visual
+    hashes = h.hashes.copy()
+    hashes[at_run : at_run + len(p)] = p.hashes
+    visual = VisualFingerprint(h.starts, h.ends, hashes, h.mirrors, h.quality, 1.0, h.samples, h.hashed)
+    silent = AudioFingerprint(np.zeros(0, np.uint32), np.zeros(0, np.float32), 0.0, 60.0, False)
+    return Fingerprint(visual, silent)
+
+
+def test_whole_lesson_query_meets_the_index_through_half_the_slices() -> None:
+    """A 45-minute query (more runs than LONG_QUERY_RUNS) reads half the slices, half the postings, and
+    still finds a 2-minute stretch copied into it through its frames alone, at the distances real
+    re-encodes and logos leave (16-40 bits); a short query reads every slice."""
+    rng = np.random.default_rng(11)
+    videos = {f"v{k}": _lesson(rng, 1350, 0) for k in range(40)}
+    index = DedupIndex.build((v, fp, False) for v, fp in videos.items())
+    long_query = _lesson(rng, 1350, 0)
+    assert len(long_query.visual) > LONG_QUERY_RUNS
+    met: dict[int, int] = {}  # query rows -> slices read
+    original = index.frames.within
+
+    def within(q: np.ndarray, radius: int, slices: int):
+        met[len(q)] = slices
+        return original(q, radius, slices)
+
+    index.frames.within = within
+    for bits, source in ((16, "v5"), (30, "v17"), (40, "v33")):
+        query = _paste(_excerpt(videos[source], rng, 700, 60, bits), long_query, 400)
+        best = index.search(query).candidates[0]
+        assert best.video_id == source and best.visual_hits >= 5, (bits, best)
+    assert met == {2 * len(long_query.visual): SLICES // 2}
+    index.search(_excerpt(videos["v5"], rng, 10, 60, 16))
+    assert met[120] == SLICES
 
 
 def test_allowlisted_courseware_is_never_a_flag(dedup_fps: dict[str, Fingerprint]) -> None:

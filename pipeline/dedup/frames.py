@@ -120,18 +120,21 @@ class FrameIndex:
             }
         return self._sorted
 
-    def within(self, q: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(query row, slot, distance) of indexed frames within ``radius`` of the rows of ``q``, and per
-        row whether most of its posting lists are crowded (a frame common to many videos)."""
-        keys = slice_keys(q)
+    def within(
+        self, q: np.ndarray, radius: int, slices: int = SLICES
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(query row, slot, distance) of indexed frames within ``radius`` of the rows of ``q``, met
+        through the first ``slices`` slices, and per row whether most of its posting lists are crowded
+        (a frame common to many videos)."""
+        keys = slice_keys(q)[:, :slices]
         crowded = np.zeros(len(q), bool)
         out = []
         if len(self.slots):
-            rows = np.arange(SLICES)
+            rows = np.arange(slices)
             lo = np.asarray(self.offsets)[rows, keys].astype(np.int64)
             hi = np.asarray(self.offsets)[rows, keys + 1].astype(np.int64)
             too_long = (hi - lo) > max(MIN_CROWD, CROWDED * len(self.slots) / (1 << SLICE_BITS))
-            crowded = too_long.sum(axis=1) > SLICES // 2
+            crowded = too_long.sum(axis=1) > slices // 2
             qi, t = np.nonzero(~too_long)
             lo, hi = lo[qi, t], hi[qi, t]
             n = hi - lo
@@ -143,7 +146,7 @@ class FrameIndex:
         if self._tail:
             tail = self._tail_arrays()
             found = []
-            for t in range(SLICES):
+            for t in range(slices):
                 col = tail["keys"][:, t]
                 lo, hi = np.searchsorted(col, keys[:, t], "left"), np.searchsorted(col, keys[:, t], "right")
                 which = np.repeat(np.arange(len(q)), hi - lo)

@@ -23,12 +23,15 @@ import numpy as np
 from pipeline.dedup import snapshot
 from pipeline.dedup.codec import AUDIO_KEYS, Signature, landmark_half
 from pipeline.dedup.fingerprint import Fingerprint
-from pipeline.dedup.frames import FrameIndex
+from pipeline.dedup.frames import SLICES, FrameIndex
 from pipeline.dedup.landmarks import LandmarkIndex
 from pipeline.dedup.pdq import HASH_BYTES, hamming
 from pipeline.dedup.visual import VisualFingerprint
 
 RADIUS = 48  # an indexed frame this close to a query frame is a hit
+# A query of more runs than this (a whole lesson) meets the index through half the slices: its cost
+# halves, and a copied stretch of 2 minutes or more still meets its source through dozens of runs.
+LONG_QUERY_RUNS = 600
 COMMON_DISTANCE = 40  # ... this close counts towards the frame's document frequency
 COMMON_VIDEOS = 3  # a frame close to more videos than this is common (weight falls as 1 / df)
 MIN_VISUAL_HITS = 2  # distinct query frames meeting a video
@@ -227,7 +230,8 @@ class DedupIndex:
         votes, hits = np.zeros(n_slots), np.zeros(n_slots, np.int64)
         if len(v) == 0:
             return votes, hits, np.ones(0)
-        qi, slot, d, crowded = self.frames.within(np.concatenate([v.hashes, v.mirrors]), RADIUS)
+        slices = SLICES if len(v) <= LONG_QUERY_RUNS else SLICES // 2
+        qi, slot, d, crowded = self.frames.within(np.concatenate([v.hashes, v.mirrors]), RADIUS, slices)
         ok = usable[slot]
         run, slot, d = qi[ok] % len(v), slot[ok], d[ok]  # a mirrored hash counts for its run
         # document frequency: distinct videos holding a frame close to each run
