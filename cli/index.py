@@ -50,7 +50,7 @@ def status_command(
     """The latest snapshot of each shard and how many signatures were committed after it."""
     b = backends()
     n = shards or b.settings.dedup_shards
-    table = Table("shard", "snapshot seq", "entries", "committed since", "built at")
+    table = Table("shard", "snapshot seq", "entries", "MiB", "committed since", "built at")
     with Session(b.engine) as session:
         top = dedup_signatures.watermark(session)
         for k in range(n):
@@ -62,6 +62,7 @@ def status_command(
                 f"{k}/{n}",
                 str(snap.seq) if snap else "-",
                 str(snap.entries) if snap else "-",
+                f"{snap.size_bytes / 2**20:.1f}" if snap else "-",
                 str(since),
                 snap.created_at.isoformat(timespec="seconds") if snap else "-",
             )

@@ -117,3 +117,25 @@ def test_process_refuses_a_file_over_the_size_limit_before_storing_it(tmp_path):
     assert done.returncode == 3, done.stderr
     assert "file_too_large" in done.stderr and "1000" in done.stderr
     assert not [p for p in home.joinpath("blobs").rglob("*") if p.is_file()]  # nothing was copied
+
+
+def test_index_build_publishes_every_signature_and_status_shows_it(tmp_path):
+    """`evidence index build --here` builds every shard from the signatures in the database and records
+    the snapshots; `status` then shows them with nothing committed since, and a new lesson as pending."""
+    home = tmp_path / "home"
+    for k, size in enumerate(((640, 360), (320, 240))):
+        video = tmp_path / f"lesson{k}.mp4"
+        make_video(video, seconds=3, width=size[0], height=size[1], fps=25)
+        assert run_cli(home, "process", str(video)).returncode == 0
+    built = run_cli(home, "index", "build", "--shards", "2", "--here")
+    assert built.returncode == 0, built.stderr
+    status = run_cli(home, "index", "status", "--shards", "2", env={"COLUMNS": "200"})
+    assert status.returncode == 0, status.stderr
+    rows = [line.split("│") for line in status.stderr.splitlines() if "/2" in line]
+    assert len(rows) == 2
+    assert sum(int(r[3]) for r in rows) == 2 and all(int(r[5]) == 0 for r in rows)
+    video = tmp_path / "lesson2.mp4"
+    make_video(video, seconds=3, width=480, height=270, fps=25)
+    assert run_cli(home, "process", str(video)).returncode == 0
+    status = run_cli(home, "index", "status", "--shards", "2", env={"COLUMNS": "200"})
+    assert sum(int(r.split("│")[5]) for r in status.stderr.splitlines() if "/2" in r) == 1
