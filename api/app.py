@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -13,8 +14,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from api import errors
+from api.form_stream import BodyLimits
 from api.observability import Metrics, RequestContext, configure_logging
 from api.routes import admin, assignments, audit, events, reviews, submissions, teachers, uploads
+from api.upload_slots import UploadSlots
 from core.db import init_db, make_engine
 from core.settings import Settings, get_settings
 from core.storage import open_blob_store
@@ -42,6 +45,9 @@ def create_app(settings: Settings | None = None, engine: sa.Engine | None = None
         settings.home.mkdir(parents=True, exist_ok=True)
         await run_in_threadpool(init_db, engine)
         app.state.store = await run_in_threadpool(open_blob_store, settings)
+        app.state.body_limits = BodyLimits(
+            settings.upload_read_timeout_s, anyio.CapacityLimiter(settings.upload_io_threads)
+        )
         yield
         if own_engine:
             engine.dispose()
@@ -53,6 +59,7 @@ def create_app(settings: Settings | None = None, engine: sa.Engine | None = None
         lifespan=lifespan,
     )
     app.state.settings, app.state.engine = settings, engine
+    app.state.upload_slots = UploadSlots(settings.uploads_max_concurrent, settings.uploads_max_per_user)
     errors.install(app)
     for module in (teachers, submissions, uploads, admin, audit, events, assignments, reviews):
         app.include_router(module.router)
