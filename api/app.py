@@ -16,7 +16,17 @@ from pydantic import BaseModel
 from api import errors
 from api.form_stream import BodyLimits
 from api.observability import Metrics, RequestContext, configure_logging
-from api.routes import admin, assignments, audit, events, reviews, submissions, teachers, uploads
+from api.routes import (
+    accounts,
+    admin,
+    assignments,
+    audit,
+    events,
+    reviews,
+    submissions,
+    teachers,
+    uploads,
+)
 from api.upload_slots import UploadSlots
 from core.db import init_db, make_engine
 from core.settings import Settings, get_settings
@@ -61,7 +71,7 @@ def create_app(settings: Settings | None = None, engine: sa.Engine | None = None
     app.state.settings, app.state.engine = settings, engine
     app.state.upload_slots = UploadSlots(settings.uploads_max_concurrent, settings.uploads_max_per_user)
     errors.install(app)
-    for module in (teachers, submissions, uploads, admin, audit, events, assignments, reviews):
+    for module in (teachers, submissions, uploads, admin, accounts, audit, events, assignments, reviews):
         app.include_router(module.router)
 
     @app.get("/healthz", response_model=Health, tags=["ops"], responses=errors.responses(503))

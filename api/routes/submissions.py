@@ -100,7 +100,8 @@ def public(found: Visible) -> SubmissionPublic:
         sha256=sub.sha256,
         created_at=sub.created_at,
         updated_at=sub.updated_at,
-        report=redaction.visible_report(sub.report, sub.id, teacher_view=found.teacher_view),
+        report=_report(found),
+        duplicates_hidden=len(found.hidden_matches),
         links=SubmissionLinks(
             self=base,
             rendition=f"{base}/rendition",
@@ -108,6 +109,14 @@ def public(found: Visible) -> SubmissionPublic:
             contact_sheet=f"{base}/contact-sheet",
             duplicates=f"{base}/duplicates",
         ),
+    )
+
+
+def _report(found: Visible) -> dict[str, Any] | None:
+    """The caller's view of the report (``core.redaction``)."""
+    sub = found.submission
+    return redaction.visible_report(
+        sub.report, sub.id, teacher_view=found.teacher_view, hidden=found.hidden_matches
     )
 
 
@@ -269,8 +278,7 @@ def get_keyframes(
 ) -> KeyframesPublic:
     found = visible_submission(session, user, submission_id)
     _audit_report_read(request, engine, user, found, "keyframes")
-    report = redaction.visible_report(found.submission.report, submission_id, teacher_view=found.teacher_view)
-    report = report or {}
+    report = _report(found) or {}
     return KeyframesPublic(
         submission_id=submission_id,
         keyframes=report.get("keyframes") or [],
@@ -284,14 +292,15 @@ def get_keyframes(
 def get_duplicates(
     submission_id: SubmissionId, request: Request, user: CurrentUser, session: SessionDep, engine: EngineDep
 ) -> DuplicatesPublic:
-    """Duplicate matches; a teacher sees neither the other teacher nor the other submission."""
+    """Duplicate matches; a teacher sees neither the other teacher nor the other submission, an
+    administrator only the submissions they may open (and how many others there are)."""
     found = visible_submission(session, user, submission_id)
     _audit_report_read(request, engine, user, found, "duplicates")
-    report = redaction.visible_report(found.submission.report, submission_id, teacher_view=found.teacher_view)
     return DuplicatesPublic(
         submission_id=submission_id,
         duplicate=overall.is_duplicate(found.submission.report),
-        duplicates=overall.duplicate_entries(report),
+        duplicates=overall.duplicate_entries(_report(found)),
+        duplicates_hidden=len(found.hidden_matches),
     )
 
 
@@ -369,10 +378,10 @@ def get_media(
 ) -> Response:
     """Any artifact the (caller's view of the) report refers to: keyframes, poster, rendition…"""
     found = visible_submission(session, user, submission_id)
-    report = found.submission.report
-    if found.teacher_view and report is not None:
-        report = redaction.redact_for_teacher(report)
-    if digest not in redaction.media_digests(report):
+    seen = redaction.seen_by(
+        found.submission.report, teacher_view=found.teacher_view, hidden=found.hidden_matches
+    )
+    if digest not in redaction.media_digests(seen):
         raise ApiError(404, "no_media")
     return _serve(request, engine, store, user, found, digest, digest[:16])
 
