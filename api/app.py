@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -85,10 +86,18 @@ def create_app(settings: Settings | None = None, engine: sa.Engine | None = None
         return Health(status="ok")
 
     @app.get(
-        "/metrics", tags=["ops"], response_class=Response, responses={200: {"content": {"text/plain": {}}}}
+        "/metrics",
+        tags=["ops"],
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}}, **errors.responses(401)},
     )
     def prometheus(request: Request) -> Response:
-        """Prometheus metrics."""
+        """Prometheus metrics; with ``EVIDENCE_METRICS_TOKEN`` set, only for ``Authorization: Bearer
+        <that token>``."""
+        if settings.metrics_token is not None:
+            given = request.headers.get("authorization", "").removeprefix("Bearer ").encode()
+            if not hmac.compare_digest(given, settings.metrics_token.get_secret_value().encode()):
+                raise errors.ApiError(401, "unauthenticated", headers={"WWW-Authenticate": "Bearer"})
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(RequestContext, metrics=metrics)

@@ -162,7 +162,7 @@ class LocalPartUploads(PartUploads):
         if not root.is_dir():
             return []
         return [
-            (Staging(d.name), datetime.fromtimestamp(d.stat().st_ctime, UTC))
+            (Staging(d.name), datetime.fromtimestamp(d.stat().st_mtime, UTC))
             for d in sorted(root.iterdir())
             if d.is_dir() and d.name.isalnum()
         ]
