@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -13,8 +15,20 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from api import errors
+from api.form_stream import BodyLimits
 from api.observability import Metrics, RequestContext, configure_logging
-from api.routes import admin, assignments, audit, events, reviews, submissions, teachers, uploads
+from api.routes import (
+    accounts,
+    admin,
+    assignments,
+    audit,
+    events,
+    reviews,
+    submissions,
+    teachers,
+    uploads,
+)
+from api.upload_slots import UploadSlots
 from core.db import init_db, make_engine
 from core.settings import Settings, get_settings
 from core.storage import open_blob_store
@@ -42,6 +56,9 @@ def create_app(settings: Settings | None = None, engine: sa.Engine | None = None
         settings.home.mkdir(parents=True, exist_ok=True)
         await run_in_threadpool(init_db, engine)
         app.state.store = await run_in_threadpool(open_blob_store, settings)
+        app.state.body_limits = BodyLimits(
+            settings.upload_read_timeout_s, anyio.CapacityLimiter(settings.upload_io_threads)
+        )
         yield
         if own_engine:
             engine.dispose()
@@ -53,8 +70,9 @@ def create_app(settings: Settings | None = None, engine: sa.Engine | None = None
         lifespan=lifespan,
     )
     app.state.settings, app.state.engine = settings, engine
+    app.state.upload_slots = UploadSlots(settings.uploads_max_concurrent, settings.uploads_max_per_user)
     errors.install(app)
-    for module in (teachers, submissions, uploads, admin, audit, events, assignments, reviews):
+    for module in (teachers, submissions, uploads, admin, accounts, audit, events, assignments, reviews):
         app.include_router(module.router)
 
     @app.get("/healthz", response_model=Health, tags=["ops"], responses=errors.responses(503))
@@ -68,10 +86,18 @@ def create_app(settings: Settings | None = None, engine: sa.Engine | None = None
         return Health(status="ok")
 
     @app.get(
-        "/metrics", tags=["ops"], response_class=Response, responses={200: {"content": {"text/plain": {}}}}
+        "/metrics",
+        tags=["ops"],
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}}, **errors.responses(401)},
     )
     def prometheus(request: Request) -> Response:
-        """Prometheus metrics."""
+        """Prometheus metrics; with ``EVIDENCE_METRICS_TOKEN`` set, only for ``Authorization: Bearer
+        <that token>``."""
+        if settings.metrics_token is not None:
+            given = request.headers.get("authorization", "").removeprefix("Bearer ").encode()
+            if not hmac.compare_digest(given, settings.metrics_token.get_secret_value().encode()):
+                raise errors.ApiError(401, "unauthenticated", headers={"WWW-Authenticate": "Bearer"})
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(RequestContext, metrics=metrics)

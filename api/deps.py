@@ -12,6 +12,8 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlmodel import Session
 
 from api.errors import ApiError
+from api.form_stream import BodyLimits
+from api.upload_slots import UploadSlots
 from core.accounts import ADMIN_DEPTH, InvalidCredentials, Principal, authenticate
 from core.settings import Settings
 from core.storage import BlobStore
@@ -33,7 +35,17 @@ async def get_store(request: Request) -> BlobStore:
     return request.app.state.store
 
 
+async def get_upload_slots(request: Request) -> UploadSlots:
+    return request.app.state.upload_slots
+
+
+async def get_body_limits(request: Request) -> BodyLimits:
+    return request.app.state.body_limits
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+UploadSlotsDep = Annotated[UploadSlots, Depends(get_upload_slots)]
+BodyLimitsDep = Annotated[BodyLimits, Depends(get_body_limits)]
 EngineDep = Annotated[sa.Engine, Depends(get_engine)]
 StoreDep = Annotated[BlobStore, Depends(get_store)]
 

@@ -9,11 +9,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
-from core.errors import MESSAGES, DomainError, message
+from core.errors import MESSAGES, DomainError, LimitReached, message
 from pipeline.errors import MediaError
 
 # The HTTP status of each domain error code; any other code is a 422.
@@ -33,6 +34,10 @@ STATUS_OF_CODE: dict[str, int] = {
     "already_decided": 409,
     "already_disputed": 409,
     "not_disputable": 409,
+    "upload_expired": 410,
+    "quota_open_uploads": 429,
+    "quota_submissions_per_day": 429,
+    "quota_bytes_per_day": 429,
 }
 
 _STATUS_CODES = {
@@ -44,7 +49,10 @@ _STATUS_CODES = {
     413: "payload_too_large",
     416: "range_not_satisfiable",
     409: "idempotency_conflict",
+    408: "request_timeout",
+    410: "upload_expired",
     422: "invalid_request",
+    429: "too_many_uploads",
     503: "unavailable",
 }
 
@@ -89,14 +97,27 @@ def wants_chinese(accept_language: str | None) -> bool:
     return best is not None and best[2] == "zh"
 
 
+BODY_READ = "evidence.body_read"  # scope flag: the request body was read to its end
+
+
 def error_response(
     request: Request, status: int, code: str, detail: Any = None, headers: dict | None = None
 ) -> JSONResponse:
+    """The error in the caller's language. A refused request whose body was not read to its end
+    closes the connection, so a client still sending (or stalled) holds nothing afterwards."""
     chinese = wants_chinese(request.headers.get("accept-language"))
     body: dict[str, Any] = {"code": code, "message": message(code, chinese)}
     if detail is not None:
         body["detail"] = detail
-    return JSONResponse({"error": body}, status_code=status, headers=headers)
+    headers = dict(headers or {})
+    if _has_body(request) and not request.scope.get(BODY_READ):
+        headers["Connection"] = "close"
+    return JSONResponse({"error": body}, status_code=status, headers=headers or None)
+
+
+def _has_body(request: Request) -> bool:
+    h = request.headers
+    return h.get("content-length", "0") not in ("", "0") or "chunked" in h.get("transfer-encoding", "")
 
 
 def _validation_detail(exc: RequestValidationError) -> tuple[str, list[dict]]:
@@ -118,7 +139,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain_error(request: Request, exc: DomainError) -> JSONResponse:
-        return error_response(request, STATUS_OF_CODE.get(exc.code, 422), exc.code, exc.detail)
+        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, LimitReached) else None
+        return error_response(request, STATUS_OF_CODE.get(exc.code, 422), exc.code, exc.detail, headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, exc: ClientDisconnect) -> Response:
+        """A client that went away mid-request: no traceback, only the access line (status 499)."""
+        return Response(status_code=499)
 
     @app.exception_handler(MediaError)
     async def _media_error(request: Request, exc: MediaError) -> JSONResponse:

@@ -1,7 +1,10 @@
-"""A ``multipart/form-data`` body streamed straight into the blob store, never whole in memory or on
-disk twice: the file part is hashed and spooled by ``BlobStore.put_stream`` while it arrives.
+"""Request bodies read on the event loop, never by a thread that waits for the network.
 
-The parse runs in a worker thread that pulls body chunks from the event loop, one at a time.
+Each chunk must arrive within the read timeout (else 408 ``request_timeout``). The bytes go to a sink
+(a ``BlobSpool``, an upload part) in batches through a small bounded pool of I/O threads, so a stalled
+or slow client holds a socket and a little memory, not a thread. A ``multipart/form-data`` body is
+parsed as it arrives; its file part is hashed and spooled by ``BlobSpool``, never whole in memory or
+on disk twice.
 """
 
 from __future__ import annotations
@@ -9,19 +12,38 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO, TypeVar
+from typing import Protocol, TypeVar
 
 import anyio
-import anyio.from_thread
+import anyio.to_thread
+from fastapi.concurrency import run_in_threadpool
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from api.errors import ApiError
-from core.storage import BlobStore
+from api.errors import BODY_READ, ApiError
+from core.storage import CHUNK_BYTES, BlobSpool, BlobStore
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 MAX_FIELD_BYTES = 64 * 1024
 MAX_FIELDS = 200
+
+
+class Sink(Protocol[T_co]):
+    """Where a body goes: ``write`` each batch, then ``commit`` (or ``discard``, also after commit)."""
+
+    def write(self, chunk: bytes) -> None: ...
+    def commit(self) -> T_co: ...
+    def discard(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class BodyLimits:
+    """How a body is read: the longest wait for one chunk, and the pool that writes it to storage."""
+
+    read_timeout_s: float
+    io: anyio.CapacityLimiter
 
 
 @dataclass
@@ -43,29 +65,65 @@ def boundary_of(request: Request) -> bytes:
     return boundary
 
 
-class _FormParser:
-    """Push-parser state plus a pull-reader over the file part for ``put_stream``."""
+class _Body:
+    """The request body, chunk by chunk, each within the read timeout."""
 
-    def __init__(
-        self,
-        boundary: bytes,
-        pull: Callable[[], bytes],
-        file_field: str,
-        text_fields: set[str],
-        before_file: Callable[[dict[str, list[str]]], None],
-    ):
-        self.pull, self.file_field, self.text_fields, self.before_file = (
-            pull,
-            file_field,
-            text_fields,
-            before_file,
-        )
+    def __init__(self, request: Request, timeout_s: float):
+        self.request, self.timeout_s = request, timeout_s
+        self._chunks = request.stream()
+
+    async def next(self) -> bytes:
+        """The next chunk; ``b""`` at the end. ``ClientDisconnect`` when the client went away."""
+        try:
+            with anyio.fail_after(self.timeout_s):
+                return await self._chunks.__anext__()
+        except StopAsyncIteration:
+            self.request.scope[BODY_READ] = True
+            return b""
+        except TimeoutError:
+            raise ApiError(408, "request_timeout", f"no data for {self.timeout_s:g} s") from None
+
+
+class _Batch:
+    """Bytes for a sink, written in batches of ``CHUNK_BYTES`` through the I/O pool."""
+
+    def __init__(self, sink: Sink, io: anyio.CapacityLimiter):
+        self.sink, self.io = sink, io
+        self.buf = bytearray()
+
+    async def add(self, data: bytes | bytearray) -> None:
+        self.buf.extend(data)
+        if len(self.buf) >= CHUNK_BYTES:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if self.buf:
+            data, self.buf = bytes(self.buf), bytearray()
+            await anyio.to_thread.run_sync(self.sink.write, data, limiter=self.io)
+
+
+async def receive_into(request: Request, sink: Sink[T], limits: BodyLimits) -> T:
+    """Write the whole body to ``sink`` and commit it; the sink is discarded on any failure."""
+    body, batch = _Body(request, limits.read_timeout_s), _Batch(sink, limits.io)
+    try:
+        while chunk := await body.next():
+            await batch.add(chunk)
+        await batch.flush()
+        return await anyio.to_thread.run_sync(sink.commit, limiter=limits.io)
+    finally:
+        sink.discard()
+
+
+class _FormParser:
+    """Push-parser state: text fields in memory, the file part's bytes buffered for the spool."""
+
+    def __init__(self, boundary: bytes, file_field: str, text_fields: set[str]):
+        self.file_field, self.text_fields = file_field, text_fields
         self.form = StreamedForm()
         self.ended = False
         self.in_file = False  # the file part's data is flowing
         self.file_seen = False
-        self.file_done = False
-        self.buf = bytearray()
+        self.file_bytes = bytearray()  # file data parsed and not yet taken
         self._name: str | None = None
         self._header_field = bytearray()
         self._header_value = bytearray()
@@ -85,6 +143,17 @@ class _FormParser:
                 "on_end": self._end,
             },
         )
+
+    def write(self, chunk: bytes) -> None:
+        """Parse one chunk; a malformed body is a 422 ``invalid_request``."""
+        try:
+            self.parser.write(chunk)
+        except FormParserError as exc:
+            raise ApiError(422, "invalid_request", f"malformed multipart body: {exc}") from None
+
+    def take_file_bytes(self) -> bytearray:
+        data, self.file_bytes = self.file_bytes, bytearray()
+        return data
 
     # -- parser callbacks ------------------------------------------------------------------------------
     def _part_begin(self) -> None:
@@ -112,13 +181,12 @@ class _FormParser:
             self.file_seen = self.in_file = True
             filename = params.get(b"filename")
             self.form.filename = filename.decode("utf-8", "replace")[:500] if filename else None
-            self.before_file(self.form.fields)
         elif self._name not in self.text_fields:
             raise ApiError(422, "unknown_field", [self._name])
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         if self.in_file:
-            self.buf.extend(data[start:end])
+            self.file_bytes.extend(data[start:end])
             return
         self._value.extend(data[start:end])
         if len(self._value) > MAX_FIELD_BYTES:
@@ -126,7 +194,7 @@ class _FormParser:
 
     def _part_end(self) -> None:
         if self.in_file:
-            self.in_file, self.file_done = False, True
+            self.in_file = False
         elif self._name is not None:
             try:
                 self.form.fields[self._name].append(self._value.decode("utf-8"))
@@ -136,40 +204,11 @@ class _FormParser:
     def _end(self) -> None:
         self.ended = True
 
-    # -- pulling ---------------------------------------------------------------------------------------
-    def _feed(self) -> bool:
-        """Parse the next body chunk; False at the end of the body."""
-        chunk = self.pull()
-        if not chunk:
-            return False
-        self.parser.write(chunk)
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        """File-like read of the file part (blocks for the next chunk; ``b""`` at its end)."""
-        while not self.buf and not self.file_done:
-            if not self._feed():
-                raise ApiError(422, "invalid_request", "the body ended inside the file")
-        n = len(self.buf) if n is None or n < 0 else min(n, len(self.buf))
-        out = bytes(self.buf[:n])
-        del self.buf[:n]
-        return out
-
-    def run(self, store: BlobStore, max_bytes: int) -> StreamedForm:
-        while not self.file_seen and self._feed():
-            pass
-        if self.file_seen:
-            self.form.key, self.form.size = store.put_stream(self, max_bytes)  # type: ignore[arg-type]
-        while self._feed():
-            pass
-        if not self.ended:
-            raise ApiError(422, "invalid_request", "the multipart body is incomplete")
-        return self.form
-
 
 async def receive_form(
     request: Request,
     store: BlobStore,
+    limits: BodyLimits,
     *,
     max_bytes: int,
     text_fields: set[str],
@@ -181,46 +220,25 @@ async def receive_form(
     Unknown parts are a 422 ``unknown_field``; ``before_file(fields)`` runs (in a worker thread)
     when the file part starts, with the fields sent before it, and may raise to refuse early.
     """
-    boundary = boundary_of(request)
-    parser = _FormParser(boundary, _puller(request), file_field, text_fields, before_file)
-    return await anyio.to_thread.run_sync(parser.run, store, max_bytes)
-
-
-class _PullReader:
-    """A blocking file-like reader over body chunks pulled from the event loop."""
-
-    def __init__(self, pull: Callable[[], bytes]):
-        self.pull = pull
-        self.buf = b""
-        self.eof = False
-
-    def read(self, n: int = -1) -> bytes:
-        if n is None or n < 0:
-            parts = [self.buf]
-            while not self.eof and (chunk := self.pull()):
-                parts.append(chunk)
-            self.buf, self.eof = b"", True
-            return b"".join(parts)
-        if not self.buf and not self.eof:
-            self.buf = self.pull()
-            self.eof = not self.buf
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
-
-
-def _puller(request: Request) -> Callable[[], bytes]:
-    chunks = request.stream()
-
-    async def next_chunk() -> bytes:
-        try:
-            return await chunks.__anext__()
-        except StopAsyncIteration:
-            return b""
-
-    return lambda: anyio.from_thread.run(next_chunk)
-
-
-async def receive_body(request: Request, consume: Callable[[BinaryIO], T]) -> T:
-    """Run ``consume(reader)`` in a worker thread over the request body as it arrives."""
-    reader = _PullReader(_puller(request))
-    return await anyio.to_thread.run_sync(consume, reader)
+    parser = _FormParser(boundary_of(request), file_field, text_fields)
+    body = _Body(request, limits.read_timeout_s)
+    spool: BlobSpool | None = None
+    try:
+        while chunk := await body.next():
+            parser.write(chunk)
+            if parser.file_seen and spool is None:
+                await run_in_threadpool(before_file, parser.form.fields)
+                spool = BlobSpool(store, max_bytes)
+                batch = _Batch(spool, limits.io)
+            if spool is not None:
+                await batch.add(parser.take_file_bytes())
+        if not parser.ended:
+            raise ApiError(422, "invalid_request", "the multipart body is incomplete")
+        if spool is not None:
+            await batch.flush()
+            form = parser.form
+            form.key, form.size = await anyio.to_thread.run_sync(spool.commit, limiter=limits.io)
+        return parser.form
+    finally:
+        if spool is not None:
+            spool.discard()

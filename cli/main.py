@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from sqlmodel import Session
 
-from cli import allowlist, assign, batch, exit_codes, faces, index, serve, users
+from cli import allowlist, assign, batch, cleanup, exit_codes, faces, index, keys, serve, users
 from cli.console import err
 from cli.context import backends, regular_file, screen_now
 from cli.summary import render_summary
@@ -116,6 +116,8 @@ users.register(app)
 serve.register(app)
 assign.register(app)
 index.register(app)
+cleanup.register(app)
+keys.register(app)
 
 if __name__ == "__main__":
     app()

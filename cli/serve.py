@@ -1,4 +1,5 @@
-"""``evidence serve``: the API with a local worker pool (job runner and webhook dispatcher threads)."""
+"""``evidence serve``: the API with a local worker pool (job runner and webhook dispatcher threads) and
+the periodic cleanup run."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import uvicorn
 from api.app import create_app
 from api.observability import configure_logging
 from cli.context import Backends, backends
+from core.cleanup import run_cleanup
 from workers.runner import JobRunner
 from workers.webhook_dispatcher import WebhookDispatcher
 
@@ -42,6 +44,8 @@ def serve_command(
         threads.append(
             threading.Thread(target=sender.run_forever, args=(stop,), name="webhooks", daemon=True)
         )
+    if b.settings.cleanup_interval_hours > 0:
+        threads.append(threading.Thread(target=_clean, args=(b, stop), name="cleanup", daemon=True))
     for t in threads:
         t.start()
     app = create_app(b.settings, b.engine)
@@ -54,6 +58,15 @@ def serve_command(
             t.join(timeout=30)
         if ray.is_initialized():
             ray.shutdown()
+
+
+def _clean(b: Backends, stop: threading.Event) -> None:
+    """The cleanup run, every ``cleanup_interval_hours`` (the first one an interval after start)."""
+    while not stop.wait(b.settings.cleanup_interval_hours * 3600):
+        try:
+            run_cleanup(b.engine, b.store, b.settings)
+        except Exception:
+            log.exception("the cleanup run failed; retrying at the next interval")
 
 
 def _run_jobs(b: Backends, stop: threading.Event) -> None:

@@ -1,4 +1,5 @@
-"""``evidence users create``: an API user with roles, and a token for it (printed last)."""
+"""``evidence users``: create an API user with roles (its token printed last), disable or enable one,
+and issue a fresh token for an existing user."""
 
 from __future__ import annotations
 
@@ -9,15 +10,25 @@ import typer
 from cli import exit_codes
 from cli.console import err
 from cli.context import backends
-from core.accounts import create_api_key, create_user, issue_token
+from core.accounts import create_api_key, create_user, fresh_token, issue_token, set_disabled
+from core.audit import Origin
 from core.db import session_scope
+from core.errors import NotFound
 from models.accounts import Role
+
+Hours = Annotated[
+    float | None,
+    typer.Option("--hours", min=0.01, help="Token lifetime in hours (default: EVIDENCE_JWT_HOURS, 12)"),
+]
 
 
 def register(app: typer.Typer) -> None:
     """Add the ``users`` command group to the ``evidence`` app."""
     users = typer.Typer(help="API users, their roles and tokens.", no_args_is_help=True)
     users.command("create")(create_command)
+    users.command("disable")(disable_command)
+    users.command("enable")(enable_command)
+    users.command("token")(token_command)
     app.add_typer(users, name="users")
 
 
@@ -28,7 +39,7 @@ def create_command(
         str | None, typer.Option("--region", help="Region code province.city.county.school (administrators)")
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="Display name")] = None,
-    days: Annotated[float, typer.Option("--days", min=0.001, help="Token lifetime in days")] = 30.0,
+    hours: Hours = None,
     api_key: Annotated[bool, typer.Option("--api-key", help="Print an API key instead of a JWT")] = False,
 ) -> None:
     """Create a user; prints a bearer token (a JWT, or with --api-key an API key) as the last line."""
@@ -42,4 +53,42 @@ def create_command(
         raise typer.Exit(exit_codes.BAD_INPUT) from exc
     roles = ", ".join(sorted(r.value for r in role))
     err.print(f"created user {user.id} ({roles}; region {user.region or '-'})", highlight=False)
-    typer.echo(token or issue_token(b.settings, user.id, ttl_s=days * 86400))
+    typer.echo(token or issue_token(b.settings, user.id, None if hours is None else hours * 3600))
+
+
+def _set_disabled(user_id: str, disabled: bool) -> None:
+    b = backends()
+    try:
+        with session_scope(b.engine) as session:
+            set_disabled(session, user_id, disabled, Origin.cli())
+    except NotFound:
+        err.print(f"[red]error:[/] no user {user_id}", highlight=False)
+        raise typer.Exit(exit_codes.NOT_FOUND) from None
+    err.print(f"user {user_id} {'disabled' if disabled else 'enabled'}", highlight=False)
+
+
+def disable_command(user_id: Annotated[str, typer.Argument(help="User id (usr_…)")]) -> None:
+    """Disable a user: every token and API key of theirs is refused from the next request on."""
+    _set_disabled(user_id, True)
+
+
+def enable_command(user_id: Annotated[str, typer.Argument(help="User id (usr_…)")]) -> None:
+    """Enable a disabled user again (their unexpired tokens and unrevoked keys work again)."""
+    _set_disabled(user_id, False)
+
+
+def token_command(
+    user_id: Annotated[str, typer.Argument(help="User id (usr_…)")], hours: Hours = None
+) -> None:
+    """Print a fresh bearer token (a JWT) for an existing, enabled user."""
+    b = backends()
+    try:
+        with session_scope(b.engine) as session:
+            token = fresh_token(session, b.settings, user_id, hours)
+    except NotFound:
+        err.print(f"[red]error:[/] no user {user_id}", highlight=False)
+        raise typer.Exit(exit_codes.NOT_FOUND) from None
+    except ValueError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(exit_codes.BAD_INPUT) from exc
+    typer.echo(token)

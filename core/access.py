@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, or_
+from sqlmodel import Session, col, or_, select
 
 from core import regions
 from core.accounts import Principal
 from core.errors import NotFound
+from core.overall import duplicate_entries
 from core.review.eligibility import Reviewer, may_review
 from core.review.queries import evidence_of
 from models.accounts import Role
@@ -33,6 +34,9 @@ class Visible:
     teacher: Teacher | None
     meta: SubmissionMeta | None
     teacher_view: bool  # the caller sees it only as its teacher (duplicates redacted)
+    # Submissions its duplicate matches name that the caller may not open (listed to nobody but the
+    # service; an administrator sees how many).
+    hidden_matches: frozenset[str] = frozenset()
 
     @property
     def school_code(self) -> str | None:
@@ -53,7 +57,23 @@ def visible_submission(session: Session, user: Principal, submission_id: str) ->
     school = teacher.school_code if teacher else None
     if not user.sees(sub.teacher_id, school):
         raise NotFound()
-    return Visible(sub, teacher, session.get(SubmissionMeta, sub.id), teacher_view(user, school))
+    as_teacher = teacher_view(user, school)
+    hidden = frozenset() if as_teacher else _unopenable(session, user, sub.report)
+    return Visible(sub, teacher, session.get(SubmissionMeta, sub.id), as_teacher, hidden)
+
+
+def _unopenable(session: Session, user: Principal, report: dict[str, Any] | None) -> frozenset[str]:
+    """The submissions named by the report's duplicate matches that the caller may not open."""
+    named = {m["submission_id"] for m in duplicate_entries(report) if isinstance(m.get("submission_id"), str)}
+    if user.is_service or not named:
+        return frozenset()
+    rows = session.exec(
+        select(Submission.id, Submission.teacher_id, Teacher.school_code)
+        .outerjoin(Teacher, col(Teacher.id) == col(Submission.teacher_id))
+        .where(col(Submission.id).in_(named))
+    ).all()
+    openable = {sid for sid, teacher_id, school in rows if user.sees(teacher_id, school)}
+    return frozenset(named - openable)
 
 
 def administered_submission(session: Session, user: Principal, submission_id: str) -> Visible:

@@ -16,9 +16,11 @@ import jwt
 from sqlmodel import Session, select
 
 from core import regions
+from core.audit import Origin, record
+from core.errors import NotFound
 from core.secrets import jwt_secret
 from core.settings import Settings
-from models.accounts import ApiKey, Role, User, UserRole
+from models.accounts import ApiKey, Role, User, UserPublic, UserRole
 from models.base import utcnow
 from models.teachers import Teacher
 
@@ -83,8 +85,9 @@ def check_roles(roles: set[Role], region: str | None, teacher_id: str | None) ->
         raise ValueError("the teacher role needs --teacher ID")
 
 
-def issue_token(settings: Settings, user_id: str, ttl_s: float = 30 * 86400) -> str:
-    """A signed bearer token for ``user_id`` valid for ``ttl_s`` seconds."""
+def issue_token(settings: Settings, user_id: str, ttl_s: float | None = None) -> str:
+    """A signed bearer token for ``user_id`` valid for ``ttl_s`` seconds (default ``jwt_hours``)."""
+    ttl_s = settings.jwt_hours * 3600 if ttl_s is None else ttl_s
     now = int(time.time())
     claims = {
         "sub": user_id,
@@ -136,7 +139,8 @@ def api_key_user(session: Session, token: str) -> str:
 
 
 def load_principal(session: Session, user_id: str) -> Principal:
-    """The active user ``user_id`` with its roles; raises ``InvalidCredentials``."""
+    """The active user ``user_id`` with its roles; raises ``InvalidCredentials``. Every way of
+    signing in ends here, so a disabled user is refused whatever credential it shows."""
     user = session.get(User, user_id)
     if user is None or user.disabled:
         raise InvalidCredentials("unknown or disabled user")
@@ -177,3 +181,81 @@ def create_user(
         session.add(UserRole(user_id=user.id, role=role))
     session.flush()
     return user
+
+
+# -- managing accounts (the CLI: everyone; the API: administrators, see ``may_manage``) --------------
+def roles_of(session: Session, user_id: str) -> frozenset[Role]:
+    return frozenset(session.exec(select(UserRole.role).where(UserRole.user_id == user_id)))
+
+
+def may_manage(actor: Principal, user: User, roles: frozenset[Role]) -> bool:
+    """Whether administrator ``actor`` may disable, enable or revoke the keys of ``user``: someone
+    else in the actor's region, neither a service account nor an administrator at or above the
+    actor's level."""
+    scope = actor.admin_scope
+    if scope is None or user.id == actor.user_id or Role.service in roles:
+        return False
+    if not regions.contains(scope, user.region):
+        return False
+    depth = min(ADMIN_DEPTH[r] for r in actor.roles if r in ADMIN_DEPTH)
+    return all(ADMIN_DEPTH[r] > depth for r in roles if r in ADMIN_DEPTH)
+
+
+def managed_user(session: Session, user_id: str, actor: Principal | None = None) -> User:
+    """The user, when ``actor`` (None: the CLI) may manage them; else ``NotFound``."""
+    user = session.get(User, user_id)
+    if user is None or (actor is not None and not may_manage(actor, user, roles_of(session, user_id))):
+        raise NotFound()
+    return user
+
+
+def set_disabled(
+    session: Session, user_id: str, disabled: bool, origin: Origin, actor: Principal | None = None
+) -> User:
+    """Disable (or enable again) a user, audited: a disabled user's tokens and keys are refused at
+    once. ``actor``: the administrator doing it through the API (None: the CLI)."""
+    user = managed_user(session, user_id, actor)
+    if user.disabled != disabled:
+        user.disabled = disabled
+        session.add(user)
+        action = "user.disable" if disabled else "user.enable"
+        record(session, origin, action, "user", user.id, region=user.region)
+    session.flush()
+    return user
+
+
+def revoke_api_key(session: Session, key: str, origin: Origin, actor: Principal | None = None) -> ApiKey:
+    """Revoke an API key, named by its id or in full (``evk_<id>_<secret>``), audited; revoking it
+    again changes nothing."""
+    key_id = key.removeprefix(API_KEY_PREFIX).partition("_")[0]
+    row = session.get(ApiKey, key_id)
+    if row is None:
+        raise NotFound()
+    user = managed_user(session, row.user_id, actor)
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        session.add(row)
+        record(session, origin, "api_key.revoke", "api_key", row.id, region=user.region)
+    session.flush()
+    return row
+
+
+def fresh_token(session: Session, settings: Settings, user_id: str, hours: float | None = None) -> str:
+    """A new bearer token for an existing, enabled user (``hours``: default ``jwt_hours``)."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound()
+    if user.disabled:
+        raise ValueError(f"user {user_id} is disabled: enable it first")
+    return issue_token(settings, user.id, None if hours is None else hours * 3600)
+
+
+def user_public(session: Session, user: User) -> UserPublic:
+    return UserPublic(
+        id=user.id,
+        name=user.name,
+        region=user.region,
+        teacher_id=user.teacher_id,
+        roles=sorted(roles_of(session, user.id)),
+        disabled=user.disabled,
+    )

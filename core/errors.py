@@ -70,6 +70,34 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "争议复检结论为最终结论，不能再次提出异议。",
     ),
     "payload_too_large": ("The request body is too large.", "请求内容过大。"),
+    "upload_expired": (
+        "This upload expired (no new part for too long, or open too long); start a new one.",
+        "该上传已过期（长时间未收到新分片或持续时间过长），请重新开始上传。",
+    ),
+    "request_timeout": (
+        "The request body stopped arriving; send it again.",
+        "请求内容长时间未继续传输，请重新发送。",
+    ),
+    "too_many_uploads": (
+        "You already have the most uploads in progress at once; retry when one has finished.",
+        "您同时进行的上传已达上限，请等待其中一个完成后重试。",
+    ),
+    "uploads_busy": (
+        "The server is receiving too many uploads right now; retry shortly.",
+        "服务器当前正在接收的上传过多，请稍后重试。",
+    ),
+    "quota_open_uploads": (
+        "Limit reached: open resumable uploads per user. Complete or cancel one first.",
+        "已达上限：每个用户同时未完成的分片上传数。请先完成或取消其中一个。",
+    ),
+    "quota_submissions_per_day": (
+        "Limit reached: submissions per teacher in 24 hours. Retry after the time given.",
+        "已达上限：每位教师 24 小时内的提交数。请在提示的时间之后重试。",
+    ),
+    "quota_bytes_per_day": (
+        "Limit reached: upload volume per teacher in 24 hours. Retry after the time given.",
+        "已达上限：每位教师 24 小时内的上传总量。请在提示的时间之后重试。",
+    ),
     "internal_error": ("Something went wrong on our side.", "系统内部错误。"),
     "unavailable": ("The service is temporarily unavailable.", "服务暂时不可用。"),
     **MEDIA_MESSAGES,
@@ -87,6 +115,14 @@ class DomainError(Exception):
             raise ValueError(f"unknown error code {code!r}")
         self.code, self.detail = code, detail
         super().__init__(f"{code}: {detail}" if detail is not None else code)
+
+
+class LimitReached(DomainError):
+    """A limit the caller ran into; ``retry_after_s`` says when trying again may succeed."""
+
+    def __init__(self, code: str, retry_after_s: float, detail: Any | None = None):
+        super().__init__(code, detail)
+        self.retry_after_s = max(1, int(retry_after_s + 0.999))
 
 
 class NotFound(DomainError):

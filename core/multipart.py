@@ -7,16 +7,17 @@ on completion.
 
 from __future__ import annotations
 
+import os
 import shutil
-import tempfile
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from core.storage import CHUNK_BYTES, BlobStore, atomic_write
+from core.storage import CHUNK_BYTES, BlobStore
 from core.storage_local import LocalBlobStore
 from core.storage_s3 import S3BlobStore
 from core.storage_s3_multipart import S3MultipartUploads
@@ -34,16 +35,39 @@ class Part:
     number: int  # 1-based
     size: int
     etag: str  # S3's ETag; empty on local storage
+    at: datetime | None = None  # when it arrived (aware, UTC)
 
 
-def _copy_limited(src: BinaryIO, dst: BinaryIO, limit: int) -> int:
-    n = 0
-    while chunk := src.read(CHUNK_BYTES):
-        n += len(chunk)
-        if n > limit:
-            raise PartTooLarge(f"part is larger than {limit} bytes")
-        dst.write(chunk)
-    return n
+class PartSink(ABC):
+    """One part arriving in chunks (``write``), then stored (``commit``) or dropped (``discard``, a
+    no-op after ``commit``)."""
+
+    def __init__(self, number: int, limit: int, spool: Path):
+        self.number, self.limit, self.size = number, limit, 0
+        self.spool = spool
+        self._file: BinaryIO = open(spool, "xb")  # noqa: SIM115 - closed by commit or discard
+
+    def write(self, chunk: bytes) -> None:
+        """Append ``chunk``; ``PartTooLarge`` past ``limit`` bytes."""
+        self.size += len(chunk)
+        if self.size > self.limit:
+            raise PartTooLarge(f"part is larger than {self.limit} bytes")
+        self._file.write(chunk)
+
+    def commit(self) -> Part:
+        self._file.close()
+        try:
+            return self._store()
+        finally:
+            self.spool.unlink(missing_ok=True)
+
+    def discard(self) -> None:
+        self._file.close()
+        self.spool.unlink(missing_ok=True)
+
+    @abstractmethod
+    def _store(self) -> Part:
+        """Store the spooled part (the spool is removed afterwards)."""
 
 
 @dataclass(frozen=True)
@@ -69,8 +93,22 @@ class PartUploads(ABC):
         """A presigned URL the client PUTs part ``number`` to, or None (send it through the API)."""
 
     @abstractmethod
+    def part_sink(self, staging: Staging, number: int, limit: int) -> PartSink:
+        """Where part ``number`` (at most ``limit`` bytes) is written; replaces an earlier copy."""
+
     def put_part(self, staging: Staging, number: int, body: BinaryIO, limit: int) -> Part:
         """Store part ``number`` from ``body`` (at most ``limit`` bytes), replacing an earlier copy."""
+        sink = self.part_sink(staging, number, limit)
+        try:
+            while chunk := body.read(CHUNK_BYTES):
+                sink.write(chunk)
+            return sink.commit()
+        finally:
+            sink.discard()
+
+    @abstractmethod
+    def list_staged(self) -> list[tuple[Staging, datetime]]:
+        """Every upload whose parts are waiting (open, or left behind), with when it started."""
 
     @abstractmethod
     def list_parts(self, staging: Staging, confirmed: dict[int, str] | None = None) -> list[Part]:
@@ -104,22 +142,30 @@ class LocalPartUploads(PartUploads):
     def part_url(self, staging: Staging, number: int, expires_s: int) -> str | None:
         return None
 
-    def put_part(self, staging: Staging, number: int, body: BinaryIO, limit: int) -> Part:
-        size = 0
-
-        def write(tmp: Path) -> None:
-            nonlocal size
-            with open(tmp, "wb") as out:
-                size = _copy_limited(body, out, limit)
-
-        atomic_write(self._dir(staging) / f"{number:05d}", write)
-        return Part(number, size, "")
+    def part_sink(self, staging: Staging, number: int, limit: int) -> PartSink:
+        dest = self._dir(staging) / f"{number:05d}"
+        return _LocalPartSink(number, limit, dest.parent / f".{dest.name}.{uuid.uuid4().hex}.part", dest)
 
     def list_parts(self, staging: Staging, confirmed: dict[int, str] | None = None) -> list[Part]:
         d = self._dir(staging)  # one file per number: a part sent again replaced the earlier copy
         if not d.is_dir():
             return []
-        return [Part(int(p.name), p.stat().st_size, "") for p in sorted(d.iterdir()) if p.name.isdigit()]
+        parts = []
+        for p in sorted(d.iterdir()):
+            if p.name.isdigit():
+                st = p.stat()
+                parts.append(Part(int(p.name), st.st_size, "", datetime.fromtimestamp(st.st_mtime, UTC)))
+        return parts
+
+    def list_staged(self) -> list[tuple[Staging, datetime]]:
+        root = self.store.root / "uploads"
+        if not root.is_dir():
+            return []
+        return [
+            (Staging(d.name), datetime.fromtimestamp(d.stat().st_mtime, UTC))
+            for d in sorted(root.iterdir())
+            if d.is_dir() and d.name.isalnum()
+        ]
 
     def complete(self, staging: Staging, parts: list[Part], max_bytes: int) -> tuple[str, int]:
         d = self._dir(staging)
@@ -149,20 +195,13 @@ class S3PartUploads(PartUploads):
     def part_url(self, staging: Staging, number: int, expires_s: int) -> str | None:
         return self.s3.presigned_part_url(staging.key, staging.backend_id or "", number, expires_s)
 
-    def put_part(self, staging: Staging, number: int, body: BinaryIO, limit: int) -> Part:
+    def part_sink(self, staging: Staging, number: int, limit: int) -> PartSink:
         self.store.spool_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=self.store.spool_dir) as spool:
-            size = _copy_limited(body, spool, limit)
-            spool.seek(0)
-            resp = self.store.client.upload_part(
-                Bucket=self.store.bucket,
-                Key=staging.key,
-                UploadId=staging.backend_id,
-                PartNumber=number,
-                Body=spool,
-                ContentLength=size,
-            )
-        return Part(number, size, resp["ETag"])
+        spool = self.store.spool_dir / f"part-{uuid.uuid4().hex}.part"
+        return _S3PartSink(number, limit, spool, self.store, staging)
+
+    def list_staged(self) -> list[tuple[Staging, datetime]]:
+        return [(Staging(key, upload_id), at) for key, upload_id, at in self.s3.list_open()]
 
     def list_parts(self, staging: Staging, confirmed: dict[int, str] | None = None) -> list[Part]:
         """One entry per part number. SeaweedFS lists every copy of a part sent again, and copies
@@ -177,7 +216,7 @@ class S3PartUploads(PartUploads):
                 n = p["PartNumber"]
                 rank = (want.get(n) == p["ETag"].strip('"'), p["LastModified"])
                 if n not in chosen or rank > chosen[n][0]:
-                    chosen[n] = (rank, Part(n, p["Size"], p["ETag"]))
+                    chosen[n] = (rank, Part(n, p["Size"], p["ETag"], p["LastModified"].astimezone(UTC)))
         return [part for _, (_, part) in sorted(chosen.items())]
 
     def complete(self, staging: Staging, parts: list[Part], max_bytes: int) -> tuple[str, int]:
@@ -195,6 +234,34 @@ def part_uploads(store: BlobStore) -> PartUploads:
     if isinstance(store, LocalBlobStore):
         return LocalPartUploads(store)
     raise TypeError(f"no multipart uploads for {type(store).__name__}")
+
+
+class _LocalPartSink(PartSink):
+    def __init__(self, number: int, limit: int, spool: Path, dest: Path):
+        super().__init__(number, limit, spool)
+        self.dest = dest
+
+    def _store(self) -> Part:
+        os.replace(self.spool, self.dest)
+        return Part(self.number, self.size, "", datetime.now(UTC))
+
+
+class _S3PartSink(PartSink):
+    def __init__(self, number: int, limit: int, spool: Path, store: S3BlobStore, staging: Staging):
+        super().__init__(number, limit, spool)
+        self.store, self.staging = store, staging
+
+    def _store(self) -> Part:
+        with open(self.spool, "rb") as body:
+            resp = self.store.client.upload_part(
+                Bucket=self.store.bucket,
+                Key=self.staging.key,
+                UploadId=self.staging.backend_id,
+                PartNumber=self.number,
+                Body=body,
+                ContentLength=self.size,
+            )
+        return Part(self.number, self.size, resp["ETag"], datetime.now(UTC))
 
 
 class _Concat:

@@ -67,28 +67,55 @@ def _teacher_match(match: dict[str, Any], own_id: Any) -> dict[str, Any]:
     return seen
 
 
-def redact_for_teacher(report: dict[str, Any]) -> dict[str, Any]:
-    """A teacher's view: duplicate matches lose the other submission and teacher (and their media);
-    ``earlier`` becomes ``this_is_earlier``, as in the reviewer's packet."""
+def _with_matches(report: dict[str, Any], matches: list[dict[str, Any]]) -> dict[str, Any]:
+    """The report with its duplicate matches replaced (where the stage keeps them: a list, or a list
+    under a key)."""
     section = report.get("duplicates")
-    if section is None:
-        return report
-    own_id = report.get("submission_id")
-    redacted = [_teacher_match(m, own_id) for m in duplicate_entries(report)]
     if isinstance(section, dict):
         section = {
-            k: (redacted if k in ("duplicates", "matches") and isinstance(v, list) else v)
+            k: (matches if k in ("duplicates", "matches") and isinstance(v, list) else v)
             for k, v in section.items()
         }
     else:
-        section = redacted
+        section = matches
     return {**report, "duplicates": section}
 
 
-def visible_report(report: dict[str, Any] | None, submission_id: str, *, teacher_view: bool) -> dict | None:
-    """The report as a caller sees it: redacted for teachers, storage URIs replaced by API paths."""
+def redact_for_teacher(report: dict[str, Any]) -> dict[str, Any]:
+    """A teacher's view: duplicate matches lose the other submission and teacher (and their media);
+    ``earlier`` becomes ``this_is_earlier``, as in the reviewer's packet."""
+    if report.get("duplicates") is None:
+        return report
+    own_id = report.get("submission_id")
+    return _with_matches(report, [_teacher_match(m, own_id) for m in duplicate_entries(report)])
+
+
+def drop_matches(report: dict[str, Any], hidden: frozenset[str]) -> dict[str, Any]:
+    """The report without the duplicate matches with a submission in ``hidden`` (ones the caller may
+    not open)."""
+    if not hidden or report.get("duplicates") is None:
+        return report
+    kept = [m for m in duplicate_entries(report) if m.get("submission_id") not in hidden]
+    return _with_matches(report, kept)
+
+
+def seen_by(
+    report: dict[str, Any] | None, *, teacher_view: bool, hidden: frozenset[str] = frozenset()
+) -> dict | None:
+    """What of the stored report a caller may see: redacted for teachers, without the matches with
+    submissions in ``hidden`` for others (storage URIs still in place)."""
     if report is None:
         return None
-    if teacher_view:
-        report = redact_for_teacher(report)
-    return rewrite_uris(report, submission_id)
+    return redact_for_teacher(report) if teacher_view else drop_matches(report, hidden)
+
+
+def visible_report(
+    report: dict[str, Any] | None,
+    submission_id: str,
+    *,
+    teacher_view: bool,
+    hidden: frozenset[str] = frozenset(),
+) -> dict | None:
+    """The report as a caller sees it (``seen_by``), storage URIs replaced by API paths."""
+    seen = seen_by(report, teacher_view=teacher_view, hidden=hidden)
+    return None if seen is None else rewrite_uris(seen, submission_id)

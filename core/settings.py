@@ -76,9 +76,25 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = None  # unset: generated into EVIDENCE_HOME on first use
     jwt_issuer: str = "evidence"
     jwt_audience: str = "evidence-api"
+    jwt_hours: float = 12.0  # lifetime of a token from `evidence users create|token` (--hours overrides)
+    metrics_token: SecretStr | None = None  # set: /metrics wants `Authorization: Bearer <token>`
     upload_part_bytes: int = 16 * 1024**2  # resumable uploads (S3 needs >= 5 MiB except the last part)
     upload_url_expires_s: int = 6 * 3600
     idempotency_inflight_s: float = 3600.0  # an in-flight Idempotency-Key older than this is taken over
+
+    # Uploads through the API: bodies are read on the event loop, never by a waiting thread
+    upload_read_timeout_s: float = 60.0  # a body chunk must arrive within this, else 408
+    uploads_max_concurrent: int = 64  # bodies being received at once, per API process (else 503)
+    uploads_max_per_user: int = 4  # of those, per caller (else 429)
+    upload_io_threads: int = 8  # the bounded pool that writes received bytes to storage
+    upload_idle_hours: float = 24.0  # a resumable upload expires this long after its last part…
+    upload_max_days: float = 7.0  # …or this long after it started, whichever comes first
+    cleanup_interval_hours: float = 1.0  # `evidence serve` runs the cleanup this often (0: never)
+
+    # Quotas for API callers (0: no limit); the CLI and administrators' reprocessing are not limited
+    quota_open_uploads: int = 5  # open resumable uploads per caller
+    quota_submissions_per_day: int = 20  # per teacher, in any 24 hours (open uploads count)
+    quota_bytes_per_day: int = 32 * 1024**3  # per teacher, in any 24 hours (open uploads count)
 
     # Review: spot-check rates by level, over-sampling of flagged submissions, peer reviewers each
     spot_check_rates: dict[str, float] = {"county": 0.10, "city": 0.02, "province": 0.005}

@@ -13,6 +13,8 @@ import shutil
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlsplit
@@ -108,10 +110,12 @@ class BlobStore(ABC):
             return self.put_stream(f)[0]
 
     def put_bytes(self, data: bytes) -> str:
-        """Store bytes (once); return their key."""
+        """Store bytes (once; an existing copy is touched); return their key."""
         digest = hashlib.sha256(data).hexdigest()
         key = key_for_digest(digest)
-        if not self.exists(key):
+        if self.exists(key):
+            self.touch(key)
+        else:
             self._store_bytes(data, key, digest)
         return key
 
@@ -120,23 +124,17 @@ class BlobStore(ABC):
 
         Returns ``(key, size)``. Raises ``BlobTooLarge`` as soon as more than ``max_bytes`` arrive.
         """
-        self.spool_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.spool_dir / f"upload-{uuid.uuid4().hex}.part"
+        spool = BlobSpool(self, max_bytes)
         try:
-            h, size = hashlib.sha256(), 0
-            with open(tmp, "xb") as out:
-                while chunk := fileobj.read(CHUNK_BYTES):
-                    size += len(chunk)
-                    if max_bytes is not None and size > max_bytes:
-                        raise BlobTooLarge(max_bytes)
-                    h.update(chunk)
-                    out.write(chunk)
-            key = key_for_digest(h.hexdigest())
-            if not self.exists(key):
-                self._adopt_spooled(tmp, key, h.hexdigest())
-            return key, size
+            while chunk := fileobj.read(CHUNK_BYTES):
+                spool.write(chunk)
+            return spool.commit()
         finally:
-            tmp.unlink(missing_ok=True)
+            spool.discard()
+
+    @abstractmethod
+    def touch(self, key: str) -> None:
+        """Make a stored blob count as just written (the orphan collection spares young blobs)."""
 
     # -- reading ---------------------------------------------------------------------------------------
     def get_file(self, key: str, dest: Path) -> Path:
@@ -187,6 +185,10 @@ class BlobStore(ABC):
     def iter_keys(self, prefix: str = KEY_PREFIX) -> Iterator[str]:
         """Every stored key starting with ``prefix``, in sorted order."""
 
+    @abstractmethod
+    def iter_blobs(self, prefix: str = KEY_PREFIX) -> Iterator[BlobInfo]:
+        """Every stored blob whose key starts with ``prefix``, with its size and last write."""
+
     # -- backend hooks ---------------------------------------------------------------------------------
     @abstractmethod
     def _store_bytes(self, data: bytes, key: str, digest: str) -> None:
@@ -195,6 +197,51 @@ class BlobStore(ABC):
     @abstractmethod
     def _adopt_spooled(self, tmp: Path, key: str, digest: str) -> None:
         """Store a spooled temp file (the implementation may move it)."""
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    key: str
+    size: int
+    modified_at: datetime  # aware, UTC: the last write or touch
+
+
+class BlobSpool:
+    """A blob arriving in chunks (``write``), hashed and spooled to a temp file, then stored under
+    its digest (``commit``) or dropped (``discard``, a no-op after ``commit``)."""
+
+    def __init__(self, store: BlobStore, max_bytes: int | None = None):
+        store.spool_dir.mkdir(parents=True, exist_ok=True)
+        self.store, self.max_bytes, self.size = store, max_bytes, 0
+        self.path = store.spool_dir / f"upload-{uuid.uuid4().hex}.part"
+        self._file: BinaryIO = open(self.path, "xb")  # noqa: SIM115 - closed by commit or discard
+        self._hash = hashlib.sha256()
+
+    def write(self, chunk: bytes) -> None:
+        """Append ``chunk``; ``BlobTooLarge`` as soon as more than ``max_bytes`` arrived."""
+        self.size += len(chunk)
+        if self.max_bytes is not None and self.size > self.max_bytes:
+            raise BlobTooLarge(self.max_bytes)
+        self._hash.update(chunk)
+        self._file.write(chunk)
+
+    def commit(self) -> tuple[str, int]:
+        """Store what arrived (once: an existing copy is touched instead); returns ``(key, size)``."""
+        self._file.close()
+        digest = self._hash.hexdigest()
+        key = key_for_digest(digest)
+        try:
+            if self.store.exists(key):
+                self.store.touch(key)
+            else:
+                self.store._adopt_spooled(self.path, key, digest)
+        finally:
+            self.path.unlink(missing_ok=True)
+        return key, self.size
+
+    def discard(self) -> None:
+        self._file.close()
+        self.path.unlink(missing_ok=True)
 
 
 def check_range(start: int, end_inclusive: int) -> None:

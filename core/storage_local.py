@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from core.storage import (
     KEY_PREFIX,
+    BlobInfo,
     BlobNotFound,
     BlobStore,
     atomic_write,
@@ -54,6 +56,20 @@ class LocalBlobStore(BlobStore):
     def presigned_get_url(self, key: str, expires_s: int = 900) -> str | None:
         validate_key(key)
         return None
+
+    def touch(self, key: str) -> None:
+        try:
+            os.utime(self.path(key))
+        except FileNotFoundError:
+            raise BlobNotFound(key) from None
+
+    def iter_blobs(self, prefix: str = KEY_PREFIX) -> Iterator[BlobInfo]:
+        for key in self.iter_keys(prefix):
+            try:
+                st = self.path(key).stat()
+            except FileNotFoundError:  # deleted meanwhile
+                continue
+            yield BlobInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
 
     def iter_keys(self, prefix: str = KEY_PREFIX) -> Iterator[str]:
         hex_prefix = validate_prefix(prefix)[len(KEY_PREFIX) :]

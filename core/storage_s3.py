@@ -6,6 +6,7 @@ import base64
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -18,6 +19,7 @@ from core.settings import Settings
 from core.storage import (
     CHUNK_BYTES,
     KEY_PREFIX,
+    BlobInfo,
     BlobNotFound,
     BlobStore,
     atomic_write,
@@ -142,12 +144,26 @@ class S3BlobStore(BlobStore):
 
     # -- writing ---------------------------------------------------------------------------------------
     def put_file(self, path: Path) -> str:
-        """Hash the file, then upload it straight from disk unless the content is already stored."""
+        """Hash the file, then upload it straight from disk unless the content is already stored
+        (then it is touched)."""
         digest = sha256_file(path)
         key = key_for_digest(digest)
-        if not self.exists(key):
+        if self.exists(key):
+            self.touch(key)
+        else:
             self._upload(Path(path), key, digest)
         return key
+
+    def touch(self, key: str) -> None:
+        """Copy the object onto itself: its ``LastModified`` becomes now (server-side, no transfer)."""
+        obj = self.object_key(key)
+        with _blob_errors(key):
+            self.client.copy_object(
+                Bucket=self.bucket,
+                Key=obj,
+                CopySource={"Bucket": self.bucket, "Key": obj},
+                MetadataDirective="REPLACE",
+            )
 
     # -- reading ---------------------------------------------------------------------------------------
     def get_file(self, key: str, dest: Path) -> Path:
@@ -202,6 +218,9 @@ class S3BlobStore(BlobStore):
         )
 
     def iter_keys(self, prefix: str = KEY_PREFIX) -> Iterator[str]:
+        return (blob.key for blob in self.iter_blobs(prefix))
+
+    def iter_blobs(self, prefix: str = KEY_PREFIX) -> Iterator[BlobInfo]:
         validate_prefix(prefix)
         base = f"{self.prefix}/" if self.prefix else ""
         paginator = self.client.get_paginator("list_objects_v2")
@@ -209,7 +228,7 @@ class S3BlobStore(BlobStore):
             for item in page.get("Contents", []):
                 key = item["Key"][len(base) :]
                 if is_valid_key(key):
-                    yield key
+                    yield BlobInfo(key, int(item["Size"]), item["LastModified"].astimezone(UTC))
 
     # -- backend hooks ---------------------------------------------------------------------------------
     def _store_bytes(self, data: bytes, key: str, digest: str) -> None:

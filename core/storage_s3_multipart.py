@@ -10,7 +10,10 @@ import hashlib
 import re
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from core.storage import CHUNK_BYTES, BlobTooLarge, key_for_digest
 from core.storage_s3 import S3BlobStore
@@ -96,18 +99,35 @@ class S3MultipartUploads:
                     raise BlobTooLarge(max_bytes)
                 h.update(chunk)
             key = key_for_digest(h.hexdigest())
-            if not self.store.exists(key):
+            if self.store.exists(key):
+                self.store.touch(key)
+            else:
                 source = {"Bucket": bucket, "Key": staging}
                 s3.copy(source, bucket, self.store.object_key(key), Config=self.store.transfer)
             return key, size
         finally:
             s3.delete_object(Bucket=bucket, Key=staging)
 
+    def list_open(self) -> list[tuple[str, str, datetime]]:
+        """Every multipart upload of this store not completed or aborted: ``(staging_key, upload_id,
+        initiated)``."""
+        paginator = self.store.client.get_paginator("list_multipart_uploads")
+        found = []
+        for page in paginator.paginate(Bucket=self.store.bucket, Prefix=self._staging_prefix):
+            for u in page.get("Uploads", []):
+                if self._staging_re.fullmatch(u["Key"]):
+                    found.append((u["Key"], u["UploadId"], u["Initiated"].astimezone(UTC)))
+        return found
+
     def abort(self, staging: str, upload_id: str) -> None:
-        """Discard an upload and the parts it received."""
-        self.store.client.abort_multipart_upload(
-            Bucket=self.store.bucket, Key=self._check(staging), UploadId=upload_id
-        )
+        """Discard an upload and the parts it received (done already: nothing to do)."""
+        try:
+            self.store.client.abort_multipart_upload(
+                Bucket=self.store.bucket, Key=self._check(staging), UploadId=upload_id
+            )
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                raise
 
     def _check(self, staging: str) -> str:
         if not self._staging_re.fullmatch(staging):

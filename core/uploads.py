@@ -1,22 +1,25 @@
 """Resumable uploads of large files, as a state machine: ``open`` (parts arriving, straight to S3 by
-presigned URL or through the API) → ``completing`` → ``completed`` (a submission), or ``aborted``."""
+presigned URL or through the API) → ``completing`` → ``completed`` (a submission), or ``aborted``, or
+``expired``: no new part for ``upload_idle_hours``, or open for ``upload_max_days`` (a slow link that
+keeps sending never expires mid-way before the total limit). An expired upload's parts are dropped
+and every call on it is ``upload_expired``."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import timedelta
-from typing import BinaryIO
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
+from core import quotas
 from core.access import visible_teacher
 from core.accounts import Principal
 from core.audit import Origin, record
 from core.db import session_scope
 from core.errors import DomainError, NotFound
-from core.multipart import Part, PartTooLarge, Staging, part_uploads
+from core.multipart import Part, PartSink, PartTooLarge, Staging, part_uploads
 from core.settings import Settings
 from core.storage import BlobStore
 from core.submissions import check_resubmission, create_submission
@@ -75,6 +78,65 @@ def describe(upload: Upload, store: BlobStore, settings: Settings, received: lis
     )
 
 
+def expiry(settings: Settings, created_at: datetime, last_part_at: datetime) -> datetime:
+    """When an upload expires: ``upload_idle_hours`` after its last part (or its start), and never
+    later than ``upload_max_days`` after its start."""
+    return min(
+        created_at + timedelta(days=settings.upload_max_days),
+        last_part_at + timedelta(hours=settings.upload_idle_hours),
+    )
+
+
+def check_live(
+    engine: sa.Engine, store: BlobStore, settings: Settings, upload: Upload, now: datetime | None = None
+) -> Upload:
+    """The upload, unless it expired: then it is marked ``expired``, its parts are dropped and
+    ``upload_expired`` is raised. Parts sent straight to storage (presigned URLs) move the deadline
+    on: they are looked up once the recorded one has passed."""
+    now = now or utcnow()
+    if upload.status == UploadStatus.expired:
+        raise DomainError("upload_expired")
+    if upload.status != UploadStatus.open or now < upload.expires_at:
+        return upload
+    received = part_uploads(store).list_parts(staging(upload))
+    latest = max((p.at for p in received if p.at is not None), default=upload.created_at)
+    deadline = expiry(settings, upload.created_at, max(latest, upload.created_at))
+    if now < deadline:
+        _set_expiry(engine, upload.id, deadline)
+        upload.expires_at = deadline
+        return upload
+    if _move(engine, upload.id, UploadStatus.open, UploadStatus.expired):
+        part_uploads(store).abort(staging(upload))
+        raise DomainError("upload_expired")
+    with Session(engine) as session:  # completed, aborted or expired meanwhile
+        return check_live(engine, store, settings, session.get(Upload, upload.id), now)
+
+
+def _set_expiry(engine: sa.Engine, upload_id: str, deadline: datetime) -> None:
+    with session_scope(engine) as session:
+        session.connection().execute(
+            sa.update(Upload)
+            .where(Upload.id == upload_id, Upload.status == UploadStatus.open)
+            .values(expires_at=deadline)
+        )
+
+
+def expire_due(engine: sa.Engine, store: BlobStore, settings: Settings, now: datetime) -> int:
+    """Expire every open upload past its deadline (parts sent meanwhile move it on); returns how
+    many expired."""
+    with Session(engine) as session:
+        due = session.exec(
+            select(Upload).where(Upload.status == UploadStatus.open, col(Upload.expires_at) <= now)
+        ).all()
+    expired = 0
+    for upload in due:
+        try:
+            check_live(engine, store, settings, upload, now)
+        except DomainError:
+            expired += 1
+    return expired
+
+
 def own_upload(session: Session, user_id: str, upload_id: str) -> Upload:
     """The caller's own upload; ``NotFound`` for anyone else's."""
     upload = session.get(Upload, upload_id)
@@ -92,10 +154,14 @@ def start(
     body: UploadCreate,
     on_created: Callable[[Session, UploadPublic], None] = lambda *_: None,
 ) -> UploadPublic:
-    """Open an upload for a teacher the caller may see; ``on_created`` runs in its transaction."""
+    """Open an upload for a teacher the caller may see, within the caller's quotas; ``on_created``
+    runs in its transaction."""
+    now = utcnow()
     with Session(engine) as session:
         visible_teacher(session, actor, body.teacher_id)
         check_resubmission(session, body.teacher_id, body.resubmission_of)
+        quotas.check_open_uploads(session, settings, actor.user_id, now)
+        quotas.check_teacher_day(session, settings, body.teacher_id, body.size_bytes, now)
     started = part_uploads(store).start()
     with session_scope(engine) as session:
         upload = Upload(
@@ -108,8 +174,8 @@ def start(
             part_bytes=part_bytes_for(settings, store, body.size_bytes),
             staging_key=started.key,
             backend_upload_id=started.backend_id,
-            created_at=utcnow(),
-            expires_at=utcnow() + timedelta(seconds=settings.upload_url_expires_s),
+            created_at=now,
+            expires_at=expiry(settings, now, now),
         )
         session.add(upload)
         teacher = visible_teacher(session, actor, body.teacher_id)
@@ -119,34 +185,66 @@ def start(
         return result
 
 
+def _own_live(
+    engine: sa.Engine, store: BlobStore, settings: Settings, user_id: str, upload_id: str
+) -> Upload:
+    with Session(engine) as session:
+        upload = own_upload(session, user_id, upload_id)
+    return check_live(engine, store, settings, upload)
+
+
 def status(
-    session: Session, store: BlobStore, settings: Settings, user_id: str, upload_id: str
+    engine: sa.Engine, store: BlobStore, settings: Settings, user_id: str, upload_id: str
 ) -> UploadPublic:
     """What arrived so far, and fresh URLs for the parts still missing (to resume)."""
-    upload = own_upload(session, user_id, upload_id)
+    upload = _own_live(engine, store, settings, user_id, upload_id)
     received = part_uploads(store).list_parts(staging(upload)) if upload.status == UploadStatus.open else []
     return describe(upload, store, settings, received)
 
 
-def part_slot(engine: sa.Engine, user_id: str, upload_id: str, number: int) -> tuple[Upload, int]:
-    """The open upload part ``number`` belongs to, and the size that part must have."""
-    with Session(engine) as session:
-        upload = own_upload(session, user_id, upload_id)
+def part_sink(
+    engine: sa.Engine, store: BlobStore, settings: Settings, user_id: str, upload_id: str, number: int
+) -> PartSink:
+    """Where part ``number`` of the caller's open upload is written (it must have the part's size)."""
+    upload = _own_live(engine, store, settings, user_id, upload_id)
     if upload.status != UploadStatus.open:
         raise DomainError("upload_not_open")
     if number > part_count(upload):
         raise DomainError("invalid_request", f"this upload has {part_count(upload)} parts")
-    return upload, expected_size(upload, number)
+    size = expected_size(upload, number)
+    return _SizedPart(part_uploads(store).part_sink(staging(upload), number, size), size)
 
 
-def store_part(store: BlobStore, upload: Upload, number: int, body: BinaryIO, size: int) -> ReceivedPart:
-    """Store one part sent through the API; it must have exactly ``size`` bytes (``upload_incomplete``)."""
-    try:
-        part = part_uploads(store).put_part(staging(upload), number, body, size)
-    except PartTooLarge:
-        raise DomainError("upload_incomplete", {"part": number, "expected_size": size}) from None
-    if part.size != size:
-        raise DomainError("upload_incomplete", {"part": number, "expected_size": size, "size": part.size})
+class _SizedPart:
+    """A part sink that refuses a part of the wrong size (``upload_incomplete``)."""
+
+    def __init__(self, sink: PartSink, size: int):
+        self.sink, self.size = sink, size
+
+    def write(self, chunk: bytes) -> None:
+        try:
+            self.sink.write(chunk)
+        except PartTooLarge:
+            raise DomainError(
+                "upload_incomplete", {"part": self.sink.number, "expected_size": self.size}
+            ) from None
+
+    def commit(self) -> Part:
+        if self.sink.size != self.size:
+            detail = {"part": self.sink.number, "expected_size": self.size, "size": self.sink.size}
+            raise DomainError("upload_incomplete", detail)
+        return self.sink.commit()
+
+    def discard(self) -> None:
+        self.sink.discard()
+
+
+def part_received(engine: sa.Engine, settings: Settings, upload_id: str, part: Part) -> ReceivedPart:
+    """Record that a part arrived through the API: the upload's idle deadline moves on."""
+    with Session(engine) as session:
+        upload = session.get(Upload, upload_id)
+    if upload is not None:
+        _set_expiry(engine, upload_id, expiry(settings, upload.created_at, utcnow()))
     return ReceivedPart(number=part.number, size=part.size, etag=part.etag)
 
 
@@ -180,8 +278,7 @@ def complete(
     """Join the parts into the stored file and create the submission; returns its id (again the same
     one when the upload was completed before). ``confirmed`` maps part numbers to the ETags the
     client got back."""
-    with Session(engine) as session:
-        upload = own_upload(session, actor.user_id, upload_id)
+    upload = _own_live(engine, store, settings, actor.user_id, upload_id)
     if upload.status == UploadStatus.completed and upload.submission_id:
         return upload.submission_id
     if upload.status == UploadStatus.completing:
@@ -220,8 +317,7 @@ def abort(
     engine: sa.Engine, store: BlobStore, settings: Settings, user_id: str, upload_id: str
 ) -> UploadPublic:
     """Abandon an open upload and drop the parts received."""
-    with Session(engine) as session:
-        upload = own_upload(session, user_id, upload_id)
+    upload = _own_live(engine, store, settings, user_id, upload_id)
     if not _move(engine, upload.id, UploadStatus.open, UploadStatus.aborted):
         raise DomainError("upload_not_open")
     part_uploads(store).abort(staging(upload))

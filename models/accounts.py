@@ -54,3 +54,19 @@ class ApiKey(SQLModel, table=True):
     secret_sha256: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+
+
+class UserPublic(SQLModel):
+    id: str
+    name: str | None
+    region: str | None
+    teacher_id: str | None
+    roles: list[Role]
+    disabled: bool
+
+
+class ApiKeyPublic(SQLModel):
+    id: str
+    user_id: str
+    created_at: datetime
+    revoked_at: datetime | None

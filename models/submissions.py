@@ -137,6 +137,9 @@ class SubmissionPublic(BaseModel):
     report: dict[str, Any] | None = PydanticField(
         description="The screening report; storage URIs are API paths"
     )
+    duplicates_hidden: int = PydanticField(
+        default=0, description="Duplicate matches with submissions you may not open: counted, not listed"
+    )
     links: SubmissionLinks
 
 
@@ -168,6 +171,9 @@ class DuplicatesPublic(BaseModel):
     submission_id: str
     duplicate: bool
     duplicates: list[dict[str, Any]]
+    duplicates_hidden: int = PydanticField(
+        default=0, description="Duplicate matches with submissions you may not open: counted, not listed"
+    )
 
 
 class ReprocessPublic(BaseModel):

@@ -20,14 +20,16 @@ class UploadStatus(StrEnum):
     completing = "completing"
     completed = "completed"
     aborted = "aborted"
+    expired = "expired"  # no new part for too long, or open too long: its parts were dropped
 
 
 class Upload(SQLModel, table=True):
     __tablename__ = "uploads"
+    __table_args__ = (sa.Index("ix_uploads_due", "status", "expires_at"),)
 
     id: str = Field(default_factory=lambda: new_id("upl"), primary_key=True, max_length=64)
     user_id: str = Field(foreign_key="users.id", index=True, max_length=64)
-    teacher_id: str = Field(foreign_key="teachers.id", max_length=64)
+    teacher_id: str = Field(foreign_key="teachers.id", index=True, max_length=64)
     micro_capabilities: list[str] = Field(sa_column=Column(JSONType, nullable=False))
     resubmission_of: str | None = Field(default=None, foreign_key="submissions.id", max_length=64)
     filename: str | None = Field(default=None, max_length=500)
@@ -38,6 +40,7 @@ class Upload(SQLModel, table=True):
     status: UploadStatus = Field(default=UploadStatus.open, sa_type=status_type(UploadStatus))
     submission_id: str | None = Field(default=None, foreign_key="submissions.id", max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+    # Open: expires at this time unless a new part arrives first (never later than the total limit).
     expires_at: datetime = Field(sa_type=UTCDateTime())
 
 
@@ -93,5 +96,5 @@ class UploadPublic(BaseModel):
     part_count: int
     parts: list[UploadPart] = PydanticField(description="Where to send each part not yet received")
     received: list[ReceivedPart]
-    expires_at: datetime
+    expires_at: datetime = PydanticField(description="Expires then unless a new part arrives first")
     submission_id: str | None

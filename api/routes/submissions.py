@@ -11,15 +11,26 @@ from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
 from api.audit import audit, audit_read, origin_of
-from api.deps import Admin, CurrentUser, EngineDep, SessionDep, SettingsDep, StoreDep, Uploader
+from api.deps import (
+    Admin,
+    BodyLimitsDep,
+    CurrentUser,
+    EngineDep,
+    SessionDep,
+    SettingsDep,
+    StoreDep,
+    Uploader,
+    UploadSlotsDep,
+)
 from api.errors import ApiError, responses
-from api.form_stream import receive_form
+from api.form_stream import BodyLimits, receive_form
 from api.media import blob_response
-from core import idempotency, jobs, overall, redaction, submissions
+from core import idempotency, jobs, overall, quotas, redaction, submissions
 from core.access import Visible, administered_submission, visible_submission, visible_teacher
 from core.accounts import Principal
 from core.db import session_scope
 from core.storage import key_for_digest
+from models.base import utcnow
 from models.common import ID_PATTERN
 from models.submissions import (
     CODE_PATTERN,
@@ -89,7 +100,8 @@ def public(found: Visible) -> SubmissionPublic:
         sha256=sub.sha256,
         created_at=sub.created_at,
         updated_at=sub.updated_at,
-        report=redaction.visible_report(sub.report, sub.id, teacher_view=found.teacher_view),
+        report=_report(found),
+        duplicates_hidden=len(found.hidden_matches),
         links=SubmissionLinks(
             self=base,
             rendition=f"{base}/rendition",
@@ -97,6 +109,14 @@ def public(found: Visible) -> SubmissionPublic:
             contact_sheet=f"{base}/contact-sheet",
             duplicates=f"{base}/duplicates",
         ),
+    )
+
+
+def _report(found: Visible) -> dict[str, Any] | None:
+    """The caller's view of the report (``core.redaction``)."""
+    sub = found.submission
+    return redaction.visible_report(
+        sub.report, sub.id, teacher_view=found.teacher_view, hidden=found.hidden_matches
     )
 
 
@@ -114,7 +134,7 @@ def _single(fields: dict[str, list[str]], name: str, required: bool) -> str | No
     status_code=201,
     response_model=SubmissionPublic,
     openapi_extra=FORM_SCHEMA,
-    responses=responses(401, 403, 404, 409, 413, 422),
+    responses=responses(401, 403, 404, 408, 409, 413, 422, 429, 503),
     summary="Upload a lesson recording (multipart, streamed to storage)",
 )
 async def create_submission(
@@ -123,49 +143,63 @@ async def create_submission(
     settings: SettingsDep,
     engine: EngineDep,
     store: StoreDep,
+    slots: UploadSlotsDep,
+    limits: BodyLimitsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > settings.max_upload_bytes + 1024**2:
+    declared = int(length) if length and length.isdigit() else 0
+    if declared > settings.max_upload_bytes + 1024**2:
         raise ApiError(413, "file_too_large")
-    claim = None
-    if idempotency_key is not None:
-        claim = await run_in_threadpool(
-            idempotency.claim,
-            engine,
-            user.user_id,
-            idempotency_key,
-            CREATE_ENDPOINT,
-            settings.idempotency_inflight_s,
-        )
-    try:
-        return await _create(request, user, settings, engine, store, claim)
-    except BaseException:
-        if claim is not None and claim.replay is None:
-            await run_in_threadpool(idempotency.release, engine, claim)
-        raise
+    with slots.hold(user.user_id):
+        claim = None
+        if idempotency_key is not None:
+            claim = await run_in_threadpool(
+                idempotency.claim,
+                engine,
+                user.user_id,
+                idempotency_key,
+                CREATE_ENDPOINT,
+                settings.idempotency_inflight_s,
+            )
+        try:
+            return await _create(request, user, settings, engine, store, limits, claim, declared)
+        except BaseException:
+            if claim is not None and claim.replay is None:
+                await run_in_threadpool(idempotency.release, engine, claim)
+            raise
 
 
-def _early_scope_check(engine: Any, user: Principal) -> Any:
-    """Refuse before storing the file when the fields sent first already name a teacher out of scope."""
+def _before_file(engine: Any, settings: Any, user: Principal, declared: int) -> Any:
+    """Refuse before storing the file when the fields sent first already name a teacher out of scope
+    or over quota (with the body's declared length)."""
 
     def check(fields: dict[str, list[str]]) -> None:
         for teacher_id in fields.get("teacher_id", [])[:1]:
             with Session(engine) as session:
                 visible_teacher(session, user, teacher_id)
+                quotas.check_teacher_day(session, settings, teacher_id, declared, utcnow())
 
     return check
 
 
 async def _create(
-    request: Request, user: Principal, settings: Any, engine: Any, store: Any, claim: Any
+    request: Request,
+    user: Principal,
+    settings: Any,
+    engine: Any,
+    store: Any,
+    limits: BodyLimits,
+    claim: Any,
+    declared: int,
 ) -> Any:
     form = await receive_form(
         request,
         store,
+        limits,
         max_bytes=settings.max_upload_bytes,
         text_fields=FORM_FIELDS,
-        before_file=_early_scope_check(engine, user),
+        before_file=_before_file(engine, settings, user, declared),
     )
     teacher_id = _single(form.fields, "teacher_id", required=True)
     resubmission_of = _single(form.fields, "resubmission_of", required=False)
@@ -195,6 +229,7 @@ async def _create(
 
     def write() -> SubmissionPublic:
         with session_scope(engine) as session:
+            quotas.check_teacher_day(session, settings, teacher_id, form.size, utcnow())
             sub = submissions.create_submission(
                 session,
                 key=form.key,
@@ -243,8 +278,7 @@ def get_keyframes(
 ) -> KeyframesPublic:
     found = visible_submission(session, user, submission_id)
     _audit_report_read(request, engine, user, found, "keyframes")
-    report = redaction.visible_report(found.submission.report, submission_id, teacher_view=found.teacher_view)
-    report = report or {}
+    report = _report(found) or {}
     return KeyframesPublic(
         submission_id=submission_id,
         keyframes=report.get("keyframes") or [],
@@ -258,14 +292,15 @@ def get_keyframes(
 def get_duplicates(
     submission_id: SubmissionId, request: Request, user: CurrentUser, session: SessionDep, engine: EngineDep
 ) -> DuplicatesPublic:
-    """Duplicate matches; a teacher sees neither the other teacher nor the other submission."""
+    """Duplicate matches; a teacher sees neither the other teacher nor the other submission, an
+    administrator only the submissions they may open (and how many others there are)."""
     found = visible_submission(session, user, submission_id)
     _audit_report_read(request, engine, user, found, "duplicates")
-    report = redaction.visible_report(found.submission.report, submission_id, teacher_view=found.teacher_view)
     return DuplicatesPublic(
         submission_id=submission_id,
         duplicate=overall.is_duplicate(found.submission.report),
-        duplicates=overall.duplicate_entries(report),
+        duplicates=overall.duplicate_entries(_report(found)),
+        duplicates_hidden=len(found.hidden_matches),
     )
 
 
@@ -343,10 +378,10 @@ def get_media(
 ) -> Response:
     """Any artifact the (caller's view of the) report refers to: keyframes, poster, rendition…"""
     found = visible_submission(session, user, submission_id)
-    report = found.submission.report
-    if found.teacher_view and report is not None:
-        report = redaction.redact_for_teacher(report)
-    if digest not in redaction.media_digests(report):
+    seen = redaction.seen_by(
+        found.submission.report, teacher_view=found.teacher_view, hidden=found.hidden_matches
+    )
+    if digest not in redaction.media_digests(seen):
         raise ApiError(404, "no_media")
     return _serve(request, engine, store, user, found, digest, digest[:16])
 

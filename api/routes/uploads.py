@@ -11,9 +11,9 @@ from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
 from api.audit import origin_of
-from api.deps import EngineDep, SessionDep, SettingsDep, StoreDep, Uploader
+from api.deps import BodyLimitsDep, EngineDep, SettingsDep, StoreDep, Uploader, UploadSlotsDep
 from api.errors import ApiError, responses
-from api.form_stream import receive_body
+from api.form_stream import receive_into
 from api.routes.submissions import IdempotencyKey, public
 from core import idempotency, uploads
 from core.access import visible_submission
@@ -30,7 +30,10 @@ CREATE_ENDPOINT = "POST /v1/uploads"
 
 
 @router.post(
-    "", status_code=201, response_model=UploadPublic, responses=responses(401, 403, 404, 409, 413, 422)
+    "",
+    status_code=201,
+    response_model=UploadPublic,
+    responses=responses(401, 403, 404, 409, 413, 422, 429),
 )
 def start_upload(
     body: UploadCreate,
@@ -65,12 +68,12 @@ def start_upload(
         raise
 
 
-@router.get("/{upload_id}", response_model=UploadPublic, responses=responses(401, 404, 422))
+@router.get("/{upload_id}", response_model=UploadPublic, responses=responses(401, 404, 410, 422))
 def get_upload(
-    upload_id: UploadId, user: Uploader, session: SessionDep, settings: SettingsDep, store: StoreDep
+    upload_id: UploadId, user: Uploader, engine: EngineDep, settings: SettingsDep, store: StoreDep
 ) -> UploadPublic:
     """What arrived so far, and fresh URLs for the parts still missing (to resume)."""
-    return uploads.status(session, store, settings, user.user_id, upload_id)
+    return uploads.status(engine, store, settings, user.user_id, upload_id)
 
 
 @router.put(
@@ -82,26 +85,33 @@ def get_upload(
             "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
         }
     },
-    responses=responses(401, 403, 404, 409, 422),
+    responses=responses(401, 403, 404, 408, 409, 410, 422, 429, 503),
 )
 async def put_part(
     upload_id: UploadId,
     number: PartNumber,
     request: Request,
     user: Uploader,
+    settings: SettingsDep,
     engine: EngineDep,
     store: StoreDep,
+    slots: UploadSlotsDep,
+    limits: BodyLimitsDep,
 ) -> ReceivedPart:
     """Send one part through the API (local storage; also accepted on S3)."""
-    upload, size = await run_in_threadpool(uploads.part_slot, engine, user.user_id, upload_id, number)
-    return await receive_body(request, lambda body: uploads.store_part(store, upload, number, body, size))
+    with slots.hold(user.user_id):
+        sink = await run_in_threadpool(
+            uploads.part_sink, engine, store, settings, user.user_id, upload_id, number
+        )
+        part = await receive_into(request, sink, limits)
+    return await run_in_threadpool(uploads.part_received, engine, settings, upload_id, part)
 
 
 @router.post(
     "/{upload_id}/complete",
     status_code=201,
     response_model=SubmissionPublic,
-    responses=responses(401, 403, 404, 409, 413, 422),
+    responses=responses(401, 403, 404, 409, 410, 413, 422),
 )
 def complete_upload(
     upload_id: UploadId,
@@ -120,7 +130,7 @@ def complete_upload(
         return public(visible_submission(session, user, submission_id))
 
 
-@router.delete("/{upload_id}", response_model=UploadPublic, responses=responses(401, 403, 404, 409, 422))
+@router.delete("/{upload_id}", response_model=UploadPublic, responses=responses(401, 403, 404, 409, 410, 422))
 def abort_upload(
     upload_id: UploadId, user: Uploader, settings: SettingsDep, engine: EngineDep, store: StoreDep
 ) -> UploadPublic:

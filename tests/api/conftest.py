@@ -10,7 +10,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
+import anyio.to_thread
 import httpx
 import pytest
 import uvicorn
@@ -35,13 +37,19 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """The app served by uvicorn in a thread on a loopback port."""
+    """The app served by uvicorn in a thread on a loopback port; ``threads`` shrinks the shared thread
+    pool (sync routes and dependencies run there; 40 threads by default)."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, threads: int | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        app = create_app(settings)
         config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=self.port, log_level="warning", access_log=False
+            app if threads is None else _with_threads(app, threads),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            access_log=False,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -60,6 +68,14 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=30)
+
+
+def _with_threads(app: Any, threads: int) -> Any:
+    async def wrapped(scope: dict, receive: Any, send: Any) -> None:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        await app(scope, receive, send)
+
+    return wrapped
 
 
 @dataclass

@@ -22,7 +22,13 @@ BODY = b"\x00\x00\x00\x18ftypisom" + b"race" * 50_000
 
 @pytest.fixture
 def race_settings(tmp_path, world_db):
-    return Settings(home=tmp_path / "home", jwt_secret="race-" + "r" * 40, database_url=world_db)
+    return Settings(
+        home=tmp_path / "home",
+        jwt_secret="race-" + "r" * 40,
+        database_url=world_db,
+        uploads_max_per_user=CLIENTS,  # the race, not the upload caps, is under test
+        uploads_max_concurrent=CLIENTS,
+    )
 
 
 def test_one_key_one_submission(race_settings, screened_lessons):

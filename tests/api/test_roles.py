@@ -165,12 +165,26 @@ def test_teacher_sees_no_other_teacher_or_submission_in_duplicates(shared) -> No
     assert resp.status_code == 404
 
 
-def test_service_and_admins_see_the_matched_submission(shared) -> None:
+def test_the_service_sees_the_matched_submission_an_administrator_only_what_they_may_open(shared) -> None:
     world, client = shared
-    for who in ("service", "school_admin"):
-        dups = client.get(f"/v1/submissions/{world.subs['a']}/duplicates", headers=world.auth(who)).json()
-        assert dups["duplicates"][0]["submission_id"] == world.subs["c"]
-        assert dups["duplicates"][0]["teacher_id"] == "t_c"
+    dups = client.get(f"/v1/submissions/{world.subs['a']}/duplicates", headers=world.auth("service")).json()
+    assert dups["duplicates"][0]["submission_id"] == world.subs["c"]
+    assert dups["duplicates"][0]["teacher_id"] == "t_c" and dups["duplicates_hidden"] == 0
+    # "c" is another province's: the school's administrator gets 404 for it, so it is only counted
+    assert (
+        client.get(f"/v1/submissions/{world.subs['c']}", headers=world.auth("school_admin")).status_code
+        == 404
+    )
+    for path in ("/duplicates", ""):
+        resp = client.get(f"/v1/submissions/{world.subs['a']}{path}", headers=world.auth("school_admin"))
+        assert resp.json()["duplicates_hidden"] == 1
+        assert world.subs["c"] not in resp.text and "t_c" not in resp.text
+    assert resp.json()["overall"] == "duplicate"  # the verdict stands, with its reason counted
+    # and the other way round: the copy's province administrator is not shown the lesson it copied
+    dups = client.get(
+        f"/v1/submissions/{world.subs['c']}/duplicates", headers=world.auth("other_admin")
+    ).json()
+    assert dups["duplicates"] == [] and dups["duplicates_hidden"] == 1
     other = world.blobs["other_keyframe"].removeprefix("sha256/")  # a keyframe of the copy "c"
     resp = client.get(f"/v1/submissions/{world.subs['c']}/media/{other}", headers=world.auth("service"))
     assert resp.status_code == 200  # through "c", whose report refers to it; never through "a"
