@@ -56,7 +56,7 @@ def stall_settings(tmp_path, world_db):
         jwt_secret="stall-" + "s" * 40,
         uploads_max_per_user=2,
         uploads_max_concurrent=4,
-        upload_read_timeout_s=3,
+        upload_read_timeout_s=15,  # long enough for the checks below on a loaded machine
     )
 
 
