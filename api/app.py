@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
-from api import errors
+from api import errors, pages
 from api.observability import Metrics, RequestContext, configure_logging
 from api.routes import admin, assignments, audit, events, reviews, submissions, teachers, uploads
 from core.db import init_db, make_engine
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None, engine: sa.Engine | None = None
     errors.install(app)
     for module in (teachers, submissions, uploads, admin, audit, events, assignments, reviews):
         app.include_router(module.router)
+    pages.install(app)
 
     @app.get("/healthz", response_model=Health, tags=["ops"], responses=errors.responses(503))
     def healthz() -> Health:

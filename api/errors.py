@@ -33,6 +33,9 @@ STATUS_OF_CODE: dict[str, int] = {
     "already_decided": 409,
     "already_disputed": 409,
     "not_disputable": 409,
+    "sign_in_failed": 401,
+    "sign_in_throttled": 429,
+    "csrf_failed": 403,
 }
 
 _STATUS_CODES = {

@@ -9,6 +9,7 @@ import typer
 from cli import exit_codes
 from cli.console import err
 from cli.context import backends
+from cli.passwords import set_password_command
 from core.accounts import create_api_key, create_user, issue_token
 from core.db import session_scope
 from models.accounts import Role
@@ -18,6 +19,7 @@ def register(app: typer.Typer) -> None:
     """Add the ``users`` command group to the ``evidence`` app."""
     users = typer.Typer(help="API users, their roles and tokens.", no_args_is_help=True)
     users.command("create")(create_command)
+    users.command("set-password")(set_password_command)
     app.add_typer(users, name="users")
 
 
