@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.pages import reviewer, sign_in, teacher
+from api.pages import admin, reviewer, sign_in, teacher
 from api.pages.guard import PageError, SignInRequired, login_url
 from api.pages.i18n import lang_of, translate
 from api.pages.render import STATIC_DIR, render
@@ -17,7 +17,7 @@ from api.pages.render import STATIC_DIR, render
 def install(app: FastAPI) -> None:
     """Add the pages, their static assets and their error handling to the app."""
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (sign_in, teacher, reviewer):
+    for module in (sign_in, teacher, reviewer, admin):
         app.include_router(module.router)
 
     @app.exception_handler(SignInRequired)

@@ -5,6 +5,7 @@ by cookie, and sessions that end on sign-out, a new password and a disabled user
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -151,3 +152,14 @@ def test_pages_answer_in_chinese_first_and_english_on_one_click(web):
     link = re.search(r'id="lang-switch" href="([^"]+)"', page.text).group(1).replace("&amp;", "&")
     english = web.get(link)
     assert '<html lang="en">' in english.text and "My lesson recordings" in english.text
+
+
+def test_an_idle_session_ends(web, world):
+    sign_in(web, "teacher")
+    idle = timedelta(seconds=world.settings.web_session_idle_s + 60)
+    with session_scope(world.engine) as session:
+        row = session.exec(select(WebSession)).one()
+        row.last_seen_at = row.last_seen_at - idle
+        session.add(row)
+    assert web.get("/me", follow_redirects=False).status_code == 303
+    assert _sessions(world, "teacher") == 0
