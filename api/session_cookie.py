@@ -15,9 +15,10 @@ from core.web_sessions import SignedIn, csrf_matches, signed_in
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
+SESSION_COOKIE = "evidence_session"
 
 
-def cookie_name(settings: Settings, base: str = "evidence_session") -> str:
+def cookie_name(settings: Settings, base: str = SESSION_COOKIE) -> str:
     """``__Host-`` binds a Secure cookie to this host and path ``/`` (no Domain can widen it)."""
     return f"__Host-{base}" if settings.session_cookie_secure else base
 

@@ -18,6 +18,7 @@ from api.pages.i18n import LANGS, lang_of
 from api.pages.render import render
 from api.session_cookie import (
     CSRF_FIELD,
+    SESSION_COOKIE,
     clear_cookie,
     cookie_name,
     cookie_user,
@@ -76,7 +77,7 @@ def login(
         status = 429 if exc.code == "sign_in_throttled" else 401
         return _form(request, settings, safe_next(next), status, message(exc.code, chinese))
     response = RedirectResponse(safe_next(next) or home_of(principal), status_code=303)
-    set_cookie(response, settings, token, base="evidence_session", max_age=settings.web_session_max_s)
+    set_cookie(response, settings, token, base=SESSION_COOKIE, max_age=settings.web_session_max_s)
     clear_cookie(response, settings, base=SIGN_IN_COOKIE)
     request.state.user_id = principal.user_id
     return response
@@ -97,7 +98,7 @@ def logout(
     elif found is not None:
         return render(request, "error.html", 403, message=message("csrf_failed", lang_of(request) == "zh"))
     response = RedirectResponse("/login", status_code=303)
-    clear_cookie(response, settings, base="evidence_session")
+    clear_cookie(response, settings, base=SESSION_COOKIE)
     return response
 
 
