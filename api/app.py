@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
-from api import errors
+from api import errors, pages
 from api.form_stream import BodyLimits
 from api.observability import Metrics, RequestContext, configure_logging
 from api.routes import (
@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None, engine: sa.Engine | None = None
     errors.install(app)
     for module in (teachers, submissions, uploads, admin, accounts, audit, events, assignments, reviews):
         app.include_router(module.router)
+    pages.install(app)
 
     @app.get("/healthz", response_model=Health, tags=["ops"], responses=errors.responses(503))
     def healthz() -> Health:

@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from api.errors import ApiError
 from api.form_stream import BodyLimits
+from api.session_cookie import cookie_user, csrf_ok
 from api.upload_slots import UploadSlots
 from core.accounts import ADMIN_DEPTH, InvalidCredentials, Principal, authenticate
 from core.settings import Settings
@@ -70,10 +71,17 @@ def get_current_user(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
-    """The caller, from ``Authorization: Bearer <jwt or API key>`` or ``X-API-Key``; else 401."""
+    """The caller, from ``Authorization: Bearer <jwt or API key>``, ``X-API-Key`` or the pages' session
+    cookie (whose state-changing requests must carry its CSRF token); else 401."""
     token = bearer.credentials if bearer else api_key
     if not token:
-        raise ApiError(401, "unauthenticated", headers={"WWW-Authenticate": "Bearer"})
+        signed_in = cookie_user(request, settings, engine)
+        if signed_in is None:
+            raise ApiError(401, "unauthenticated", headers={"WWW-Authenticate": "Bearer"})
+        if not csrf_ok(request, signed_in):
+            raise ApiError(403, "csrf_failed")
+        request.state.user_id = signed_in.principal.user_id
+        return signed_in.principal
     try:
         # A session of its own, closed at once: a request streaming a large upload must not hold a
         # pooled connection for its whole length.

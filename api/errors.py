@@ -38,6 +38,9 @@ STATUS_OF_CODE: dict[str, int] = {
     "quota_open_uploads": 429,
     "quota_submissions_per_day": 429,
     "quota_bytes_per_day": 429,
+    "sign_in_failed": 401,
+    "sign_in_throttled": 429,
+    "csrf_failed": 403,
 }
 
 _STATUS_CODES = {

@@ -10,6 +10,7 @@ import typer
 from cli import exit_codes
 from cli.console import err
 from cli.context import backends
+from cli.passwords import set_password_command
 from core.accounts import create_api_key, create_user, fresh_token, issue_token, set_disabled
 from core.audit import Origin
 from core.db import session_scope
@@ -29,6 +30,7 @@ def register(app: typer.Typer) -> None:
     users.command("disable")(disable_command)
     users.command("enable")(enable_command)
     users.command("token")(token_command)
+    users.command("set-password")(set_password_command)
     app.add_typer(users, name="users")
 
 

@@ -69,6 +69,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "A dispute re-check is final and cannot be disputed again.",
         "争议复检结论为最终结论，不能再次提出异议。",
     ),
+    "sign_in_failed": (
+        "The name or password is wrong, or this account cannot sign in.",
+        "账号或密码错误，或该账号无法登录。",
+    ),
+    "sign_in_throttled": (
+        "Too many failed sign-ins: wait a few minutes and try again.",
+        "登录失败次数过多，请等几分钟后再试。",
+    ),
+    "csrf_failed": (
+        "This request did not come from our own page (its security token is missing or wrong): reload "
+        "the page and try again.",
+        "该请求并非来自本系统页面（安全令牌缺失或错误），请刷新页面后重试。",
+    ),
     "payload_too_large": ("The request body is too large.", "请求内容过大。"),
     "upload_expired": (
         "This upload expired (no new part for too long, or open too long); start a new one.",

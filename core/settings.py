@@ -96,6 +96,15 @@ class Settings(BaseSettings):
     quota_submissions_per_day: int = 20  # per teacher, in any 24 hours (open uploads count)
     quota_bytes_per_day: int = 32 * 1024**3  # per teacher, in any 24 hours (open uploads count)
 
+    # Pages: browser sign-in. The cookie is Secure; browsers accept Secure cookies from http://127.0.0.1
+    # and http://localhost too, so turn this off only to serve the pages over plain http to other hosts.
+    session_cookie_secure: bool = True
+    web_session_idle_s: float = 8 * 3600  # a session unused this long ends
+    web_session_max_s: float = 7 * 86400  # and every session ends this long after sign-in
+    sign_in_window_s: float = 15 * 60  # failures counted over this window...
+    sign_in_max_failures_account: int = 5  # ...per sign-in name...
+    sign_in_max_failures_address: int = 50  # ...and per client address (a school shares one)
+
     # Review: spot-check rates by level, over-sampling of flagged submissions, peer reviewers each
     spot_check_rates: dict[str, float] = {"county": 0.10, "city": 0.02, "province": 0.005}
     review_flagged_factor: float = 3.0  # invalid / duplicate / needs_review: drawn this many times as often

@@ -12,6 +12,10 @@ command -v fpcalc >/dev/null || missing+=(libchromaprint-tools)
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
 command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
 command -v pg_isready >/dev/null || missing+=(postgresql-client)
+# Browser tests of the pages: Debian's chromium, driven by Playwright (pinned in pyproject's dev extras;
+# Playwright's own browser download cannot work here), and a Chinese font for readable screenshots.
+command -v chromium >/dev/null || missing+=(chromium)
+[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing system packages: ${missing[*]}"
   as_root apt-get update -qq

@@ -10,6 +10,7 @@ from models.review import ReviewAssignment, ReviewBatch, ReviewDecision, ReviewD
 from models.submissions import Overall, Submission, SubmissionMeta, SubmissionStatus
 from models.teachers import Teacher, TeacherFace
 from models.uploads import Upload, UploadStatus
+from models.web_auth import SignInFailure, UserPassword, WebSession
 
 __all__ = [
     "AllowlistItem",
@@ -29,6 +30,7 @@ __all__ = [
     "ReviewDecision",
     "ReviewDispute",
     "Role",
+    "SignInFailure",
     "StageResult",
     "Submission",
     "SubmissionMeta",
@@ -38,7 +40,9 @@ __all__ = [
     "Upload",
     "UploadStatus",
     "User",
+    "UserPassword",
     "UserRole",
+    "WebSession",
     "WebhookDelivery",
     "WebhookEndpoint",
 ]

@@ -25,7 +25,7 @@ _PRESENCE_KEYS = (
 )
 _TRACK_KEYS = ("start", "end", "seconds", "label", "still_picture", "distance")
 _DUPLICATE_KEYS = ("kind", "verdict", "same_teacher", "score", "query_coverage", "match_coverage", "reasons")
-_SEGMENT_KEYS = ("query_start", "query_end", "start", "end")
+_SEGMENT_KEYS = ("query_start", "query_end", "match_start", "match_end")  # aligned times, both sides
 
 
 def _digest(value: Any) -> str | None:

@@ -4,22 +4,16 @@ real server on a loopback port, and a webhook receiver."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
-import anyio.to_thread
-import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from core.settings import Settings
+from tests.fixtures.live_server import LiveServer, free_port  # noqa: F401 — shared with the API tests
 from tests.fixtures.world import USERS, World, build_world  # noqa: F401 — shared with the API tests
 
 
@@ -28,54 +22,6 @@ def client(world: World) -> Iterator[TestClient]:
     """The app in-process, on the world's database and store."""
     with TestClient(create_app(world.settings)) as c:
         yield c
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class LiveServer:
-    """The app served by uvicorn in a thread on a loopback port; ``threads`` shrinks the shared thread
-    pool (sync routes and dependencies run there; 40 threads by default)."""
-
-    def __init__(self, settings: Settings, threads: int | None = None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        app = create_app(settings)
-        config = uvicorn.Config(
-            app if threads is None else _with_threads(app, threads),
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            access_log=False,
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        raise RuntimeError("the API did not start")
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-
-
-def _with_threads(app: Any, threads: int) -> Any:
-    async def wrapped(scope: dict, receive: Any, send: Any) -> None:
-        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
-        await app(scope, receive, send)
-
-    return wrapped
 
 
 @dataclass

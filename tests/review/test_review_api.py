@@ -43,9 +43,9 @@ def test_dispute_flow_end_to_end(api, api_world):
     report = world.report("a")  # made by the pipeline: the packet carries its findings, blind
     evidence = packet.json()["evidence"]
     assert evidence["duplicates"][0]["verdict"] == report["duplicates"][0]["verdict"] == "duplicate"
+    keys = ("query_start", "query_end", "match_start", "match_end")  # aligned times on both sides
     assert evidence["duplicates"][0]["segments"] == [
-        {"query_start": s["query_start"], "query_end": s["query_end"]}
-        for s in report["duplicates"][0]["segments"]
+        {k: s[k] for k in keys} for s in report["duplicates"][0]["segments"]
     ]
     assert evidence["duplicates"][0]["this_is_earlier"] is True  # "a" was screened before its copy
     assert evidence["presence"]["verdict"] == report["presence"]["verdict"]

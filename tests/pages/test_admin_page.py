@@ -1,0 +1,118 @@
+"""The administrator's page in a real browser: the charts show the numbers the API's stats give and
+drill down to a school; the flagged queue, duplicate clusters and webhook health stay inside the
+region; a county administrator sees no other county."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from sqlmodel import select
+
+from core.db import session_scope
+from core.duplicates import match_fields, write_matches
+from models.outbox import DeliveryStatus, Event, WebhookDelivery
+from tests.pages.conftest import PHONE, open_as, snap
+
+pytestmark = pytest.mark.slow
+OVERALLS = ("invalid", "needs_review", "duplicate")
+
+
+def _matches_and_deliveries(world) -> None:
+    """The match between lesson A and its copy C in the database (as the pipeline wrote it in the
+    reports), and a delivered and a dead webhook delivery of lesson A's event."""
+    match = world.report("a")["duplicates"][0]
+    with session_scope(world.engine) as session:
+        write_matches(session, world.subs["a"], [match_fields(world.subs["c"], match)])
+        event = session.exec(select(Event).where(Event.submission_id == world.subs["a"])).first()
+        now = datetime.now(UTC)
+        session.add(
+            WebhookDelivery(
+                event_id=event.id,
+                url="https://scoring.example/ok",
+                status=DeliveryStatus.delivered,
+                attempts=1,
+                delivered_at=now,
+            )
+        )
+        session.add(WebhookDelivery(event_id=event.id, url="https://scoring.example/down",
+                                    status=DeliveryStatus.dead, attempts=16, last_status_code=503,
+                                    last_error="HTTP 503"))  # fmt: skip
+
+
+def _chart(page, element_id: str) -> dict:
+    return page.evaluate(
+        """(id) => { const o = echarts.getInstanceByDom(document.getElementById(id)).getOption();
+        return {labels: o.xAxis[0].data, series: Object.fromEntries(o.series.map(s => [s.id, s.data]))}; }""",
+        element_id,
+    )
+
+
+def _api_stats(server, world, who: str, region: str | None = None) -> dict:
+    params = {"region": region} if region else {}
+    return httpx.get(f"{server.url}/v1/admin/stats", params=params, headers=world.auth(who)).json()
+
+
+def _assert_charts_match(page, stats: dict) -> None:
+    counts, rates = _chart(page, "counts-chart"), _chart(page, "rates-chart")
+    keys = [g["key"] for g in stats["groups"]]
+    assert [k.rsplit(".", 1)[-1] if stats["group_by"] != "teacher" else k for k in keys] == counts["labels"]
+    for o in OVERALLS:
+        assert counts["series"][o] == [g["by_overall"][o] for g in stats["groups"]]
+        assert rates["series"][o] == [g["rates"][o] for g in stats["groups"]]
+        assert page.inner_text(f"#total-{o}") == str(stats["total"]["by_overall"][o])
+
+
+def test_county_admin_sees_the_apis_numbers_drills_down_and_no_other_county(browser, live, world):
+    _matches_and_deliveries(world)
+    page = open_as(browser, live, "county_admin", PHONE)
+    page.goto("/admin")
+    page.wait_for_selector("#counts-chart svg")
+    stats = _api_stats(live, world, "county_admin")
+    assert stats["region"] == "sc.cd.wh" and stats["group_by"] == "school"
+    _assert_charts_match(page, stats)
+
+    html = page.content()
+    for elsewhere in ("sc.cd.jj", "t_d", "t_c", "gd.gz", world.subs["c"], world.subs["d"]):
+        assert not re.search(rf"\b{re.escape(elsewhere)}\b", html), elsewhere
+    cluster = page.locator("#clusters .cluster")
+    assert cluster.count() == 1 and cluster.get_attribute("data-outside") == "1"
+    assert world.subs["a"] in cluster.inner_text() and "最早的一份在您管辖区域之外" in cluster.inner_text()
+    assert page.locator(f'#flagged tr[data-id="{world.subs["a"]}"]').count() == 1
+    assert page.inner_text("#wh-dead") == "1" and page.inner_text("#wh-delivered") == "1"
+    snap(page, "admin-county-phone")
+
+    # a click on school s017's bar drills down: per teacher, the same numbers as the API's
+    index = stats["groups"].index(next(g for g in stats["groups"] if g["key"] == "sc.cd.wh.s017"))
+    page.locator("#counts-chart").scroll_into_view_if_needed()
+    x, y = page.evaluate(
+        """(i) => { const c = echarts.getInstanceByDom(document.getElementById('counts-chart'));
+        const s = c.getOption().series.findIndex(s => s.data[i] > 0);
+        const bar = c.getModel().getSeriesByIndex(s).getData().getItemLayout(i);
+        return [bar.x + bar.width / 2, bar.y + bar.height / 2]; }""",
+        index,
+    )
+    box = page.locator("#counts-chart").bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    page.wait_for_url(re.compile(r"/admin\?region=sc\.cd\.wh\.s017$"))
+    page.wait_for_selector("#counts-chart svg")
+    _assert_charts_match(page, _api_stats(live, world, "county_admin", "sc.cd.wh.s017"))
+    assert "sc.cd.wh" in page.inner_text("#crumbs")
+
+    page.goto("/admin?region=sc.cd.jj")  # the neighbouring county
+    assert "未找到" in page.inner_text("#page-error")
+    page.context.close()
+
+
+def test_province_admin_sees_cities_and_the_copy_across_provinces_only_as_a_count(browser, live, world):
+    _matches_and_deliveries(world)
+    page = open_as(browser, live, "province_admin")
+    page.goto("/admin")
+    page.wait_for_selector("#rates-chart svg")
+    _assert_charts_match(page, _api_stats(live, world, "province_admin"))
+    assert world.subs["c"] not in page.content()  # the copy in another province: counted, never named
+    assert page.locator("#clusters .cluster").get_attribute("data-outside") == "1"
+    snap(page, "admin-province")
+    page.context.close()
