@@ -4,7 +4,7 @@ People sign in to the pages with a name and password (argon2 hash); a sign-in op
 the SHA-256 of its cookie; failed attempts are kept for throttling per account and per address.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-05 09:00:00
 
 """
@@ -16,7 +16,7 @@ import sqlmodel  # noqa: F401
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | Sequence[str] | None = "0006"
+down_revision: str | Sequence[str] | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
