@@ -352,32 +352,35 @@ def execute(
     """Enqueue (``enqueue(tick)``) while a local runner drains the queue (``drain_here``) or runners
     elsewhere do; with ``wait``, watch the database until every queued row has ended, then mark the run
     finished. Stopping (Ctrl-C) releases the local runner's leases: the same command resumes."""
-    progress = _Throttle(engine, run_id, on_progress)
     stop = threading.Event()
     errors: list[BaseException] = []
-    thread = None
-    if drain_here:
+    threads: list[threading.Thread] = []
 
-        def work() -> None:
-            try:
-                JobRunner(settings, engine).run_forever(stop)
-            except BaseException as exc:  # surfaced in the caller's thread
-                errors.append(exc)
+    def work() -> None:
+        try:
+            JobRunner(settings, engine).run_forever(stop)
+        except BaseException as exc:  # surfaced in the caller's thread
+            errors.append(exc)
 
-        thread = threading.Thread(target=work, name="archive-runner", daemon=True)
-        thread.start()
+    def seen(c: RunCounts) -> None:
+        if drain_here and not threads and c.remaining > 0:  # started once there is work (Ray costs ~5 s)
+            threads.append(threading.Thread(target=work, name="archive-runner", daemon=True))
+            threads[0].start()
+        on_progress(c)
+
+    progress = _Throttle(engine, run_id, seen)
     try:
         enqueue(progress)
         while True:
             c = progress(force=True)
             if c.complete or not wait:
                 break
-            if thread is not None and not thread.is_alive():
+            if threads and not threads[0].is_alive():
                 raise errors[0] if errors else RuntimeError("the local runner stopped")
             time.sleep(poll_s)
     finally:
         stop.set()
-        if thread is not None:
+        for thread in threads:
             thread.join()
     if errors:
         raise errors[0]
