@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from cli.run_display import BadRowPrinter, RunProgress, print_table, reason, wri
 from core import archive_runs, jobs
 from core.errors import DomainError
 from workers import archive_run, batch
-from workers.archive_sources import ArchiveSource
+from workers.archive_sources import ArchiveSource, Unreadable
 
 
 def _progress() -> Progress:
@@ -50,9 +51,9 @@ def batch_command(
         list[Path] | None, typer.Argument(exists=True, help="Files or folders of an archive")
     ] = None,
     manifest: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
-            "--manifest", exists=True, dir_okay=False, help="CSV: path,teacher_id,school[,submission_id]"
+            "--manifest", help="CSV (a file or s3://bucket/key): path,teacher_id,school[,submission_id]"
         ),
     ] = None,
     prefix: Annotated[
@@ -84,9 +85,14 @@ def batch_command(
         if paths or teachers or teacher_from_folder:
             err.print("[red]error:[/] --manifest takes no paths, --teachers or --teacher-from-folder")
             raise typer.Exit(exit_codes.USAGE)
+        if not manifest.startswith("s3://"):
+            if not Path(manifest).is_file():
+                err.print(f"[red]error:[/] {reason('unreadable')} ({manifest})", highlight=False)
+                raise typer.Exit(exit_codes.USAGE)
+            manifest = str(Path(manifest).resolve())
         b = backends()
-        source = ArchiveSource(prefix or manifest.resolve().parent, b.settings)
-        spec = {"manifest": str(manifest.resolve()), "prefix": prefix, "dry_run": dry_run}
+        source = ArchiveSource(prefix or manifest.rsplit("/", 1)[0] + "/", b.settings)
+        spec = {"manifest": manifest, "prefix": prefix, "dry_run": dry_run}
 
         def enqueue(run: Any, printer: BadRowPrinter) -> Callable[[Callable[[], object]], None]:
             return lambda tick: archive_run.enqueue_manifest(
@@ -204,6 +210,10 @@ def reprocess_command(
     )
 
 
+def _interrupted(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _archive_run(
     kind: str,
     spec: dict[str, Any],
@@ -228,6 +238,7 @@ def _archive_run(
             err.print(f"runners at work elsewhere ({len(others)}): only enqueueing; they drain the queue")
             here = False
     printer = BadRowPrinter()
+    signal.signal(signal.SIGTERM, _interrupted)  # a pod being stopped: leases released as for Ctrl-C
     state = "interrupted"
     counts = None
     try:
@@ -244,6 +255,9 @@ def _archive_run(
         state = "complete" if counts.complete else "enqueued"
     except DomainError as exc:  # a manifest without the required columns
         err.print(f"[red]error:[/] {reason(exc.code)} ({exc.detail})", highlight=False)
+        state = "bad_input"
+    except Unreadable as exc:  # the manifest itself
+        err.print(f"[red]error:[/] {reason('unreadable')} ({exc})", highlight=False)
         state = "bad_input"
     except KeyboardInterrupt:
         err.print(

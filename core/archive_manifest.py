@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from sqlmodel import Session, col, select
 
@@ -37,20 +38,25 @@ class ManifestRow:
 
 
 def read_manifest(path: Path, *, after: int = 0) -> Iterator[ManifestRow]:
-    """The rows of a manifest after row ``after`` (a resumed run skips what it has read), streamed.
-    Raises ``DomainError("invalid_manifest")`` when the header lacks a required column."""
+    """The rows of a manifest file after row ``after`` (a resumed run skips what it has read)."""
     with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        names = {(n or "").strip() for n in reader.fieldnames or ()}
-        if missing := [c for c in REQUIRED if c not in names]:
-            raise DomainError("invalid_manifest", f"{path}: missing column(s) {', '.join(missing)}")
-        for number, raw in enumerate(reader, start=1):
-            if number <= after:
-                continue
-            row = {(k or "").strip(): (v or "").strip() for k, v in raw.items() if k is not None}
-            yield ManifestRow(
-                number, row["path"], row["teacher_id"], row["school"], row.get("submission_id") or None
-            )
+        yield from read_rows(fh, str(path), after=after)
+
+
+def read_rows(fh: TextIO, name: str, *, after: int = 0) -> Iterator[ManifestRow]:
+    """The rows of an open manifest after row ``after``, streamed. Raises
+    ``DomainError("invalid_manifest")`` when the header lacks a required column."""
+    reader = csv.DictReader(fh)
+    names = {(n or "").strip() for n in reader.fieldnames or ()}
+    if missing := [c for c in REQUIRED if c not in names]:
+        raise DomainError("invalid_manifest", f"{name}: missing column(s) {', '.join(missing)}")
+    for number, raw in enumerate(reader, start=1):
+        if number <= after:
+            continue
+        row = {(k or "").strip(): (v or "").strip() for k, v in raw.items() if k is not None}
+        yield ManifestRow(
+            number, row["path"], row["teacher_id"], row["school"], row.get("submission_id") or None
+        )
 
 
 def row_problems(session: Session, rows: Iterable[ManifestRow]) -> dict[int, tuple[str, str]]:

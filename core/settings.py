@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     dedup_actors: bool = False  # True: named shard actors on Ray (set it with RAY_ADDRESS on a cluster)
     dedup_shard_memory_bytes: int = 8 * 1024**3  # each shard actor's memory reservation
     dedup_shard_cpus: float = 0.5
+    dedup_shard_resource: str = ""  # a Ray custom resource each shard actor takes one of (pins them to nodes)
     dedup_refresh_seconds: float = 60.0  # how often a shard actor looks for a newer snapshot
 
     # Jobs

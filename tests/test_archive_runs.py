@@ -53,7 +53,7 @@ def lessons(folder: Path, n: int) -> list[Path]:
     ]
 
 
-def run_manifest(stack, manifest: Path, base, **kw) -> archive_runs.RunCounts:
+def run_manifest(stack, manifest: Path | str, base, **kw) -> archive_runs.RunCounts:
     source = ArchiveSource(base, stack.settings)
     with Session(stack.engine) as session:
         run, _ = archive_runs.resume_or_start(
@@ -69,7 +69,7 @@ def run_manifest(stack, manifest: Path, base, **kw) -> archive_runs.RunCounts:
             stack.engine,
             stack.store,
             run,
-            manifest,
+            str(manifest),
             source,
             on_bad=bad.append,
             tick=tick,
@@ -141,7 +141,10 @@ def test_prefix_on_the_real_s3_server(production_stack, ray_local, s3_server, tm
             {"path": "school-a/gone.mp4", "teacher_id": "t2", "school": SCHOOL},
         ],
     )
-    counts = run_manifest(stack, m, f"s3://{s3_server.bucket}/{prefix}/")
+    client.upload_file(str(m), s3_server.bucket, f"{prefix}/manifest.csv")  # read from S3 as well
+    counts = run_manifest(
+        stack, f"s3://{s3_server.bucket}/{prefix}/manifest.csv", f"s3://{s3_server.bucket}/{prefix}/"
+    )
     assert [(r.row, r.problem) for r in counts.bad_rows] == [(3, "unreadable")]
     assert (counts.screened, counts.queued) == (2, 2)
     with Session(stack.engine) as session:

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, delete, select
 
 from core import archive_runs, jobs
-from core.archive_manifest import ManifestRow, read_manifest, row_problems
+from core.archive_manifest import ManifestRow, read_rows, row_problems
 from core.archive_runs import RunCounts
 from core.audit import Origin
 from core.db import session_scope
@@ -35,7 +35,7 @@ from pipeline.analysis.registry import ANALYSERS
 from pipeline.errors import MediaError
 from pipeline.media_pass import STAGE_VERSIONS
 from workers.analysers import plan_for
-from workers.archive_sources import ArchiveSource, Unreadable
+from workers.archive_sources import ArchiveSource, Unreadable, open_manifest
 from workers.batch import TERMINAL, archive_submission_id, finished_page, stale_stages
 from workers.runner import JobRunner
 
@@ -85,7 +85,7 @@ def enqueue_manifest(
     engine: Engine,
     store: BlobStore,
     run: ArchiveRun,
-    manifest: Path,
+    manifest: str,
     source: ArchiveSource,
     *,
     dry_run: bool = False,
@@ -99,12 +99,13 @@ def enqueue_manifest(
     origin = origin or Origin.cli()
     if run.input_done:
         return
-    for chunk in _batched(read_manifest(manifest, after=int(run.cursor or 0)), batch_rows):
-        items = _manifest_batch(settings, engine, store, run.id, chunk, source, dry_run, origin)
-        for item in items:
-            if item.outcome == "bad":
-                on_bad(BadRow(item.row, item.source, item.problem or "", item.detail or ""))
-        tick()
+    with open_manifest(manifest, settings) as fh:
+        for chunk in _batched(read_rows(fh, manifest, after=int(run.cursor or 0)), batch_rows):
+            items = _manifest_batch(settings, engine, store, run.id, chunk, source, dry_run, origin)
+            for item in items:
+                if item.outcome == "bad":
+                    on_bad(BadRow(item.row, item.source, item.problem or "", item.detail or ""))
+            tick()
     with session_scope(engine) as session:
         archive_runs.advance(session, run.id, run.cursor, input_done=True)
         if not dry_run:

@@ -3,10 +3,11 @@ prefix (``s3://bucket/prefix/``), or the blob store itself (``sha256/<hex>`` key
 
 from __future__ import annotations
 
+import io
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -16,6 +17,29 @@ from core.storage_s3 import make_s3_client
 from core.submissions import store_file
 
 _CACHE = 256  # recently stored files: rows pointing at the same file are hashed once
+
+
+def open_manifest(location: str, settings: Settings) -> TextIO:
+    """A manifest as text, streamed: a local file, or an ``s3://bucket/key`` object (read from a pod
+    that has no copy of it)."""
+    if not location.startswith("s3://"):
+        return open(location, newline="", encoding="utf-8-sig")  # noqa: SIM115 — the caller closes it
+    bucket, key = parse_s3_url(location)
+    try:
+        body = _client(settings).get_object(Bucket=bucket, Key=key)["Body"]
+    except (ClientError, BotoCoreError) as exc:
+        raise Unreadable(f"{location}: {exc}") from exc
+    return io.TextIOWrapper(body, encoding="utf-8-sig", newline="")
+
+
+def _client(settings: Settings) -> Any:
+    return make_s3_client(
+        settings.aws_endpoint_url,
+        settings.aws_region,
+        settings.aws_access_key_id,
+        settings.aws_secret_access_key.get_secret_value() if settings.aws_secret_access_key else None,
+        settings.aws_session_token.get_secret_value() if settings.aws_session_token else None,
+    )
 
 
 class Unreadable(OSError):
@@ -30,13 +54,7 @@ class ArchiveSource:
         if isinstance(base, str) and base.startswith("s3://"):
             self.bucket, prefix = parse_s3_url(base)
             self.prefix = f"{prefix}/" if prefix else ""
-            self.s3 = make_s3_client(
-                settings.aws_endpoint_url,
-                settings.aws_region,
-                settings.aws_access_key_id,
-                settings.aws_secret_access_key.get_secret_value() if settings.aws_secret_access_key else None,
-                settings.aws_session_token.get_secret_value() if settings.aws_session_token else None,
-            )
+            self.s3 = _client(settings)
         else:
             self.base = Path(base).expanduser().resolve()
         self._stored: OrderedDict[tuple, tuple[str, int]] = OrderedDict()
