@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     ray_object_store_bytes: int = 1024**3
     task_cpus: int = 1  # CPUs per decode-bound task; ffmpeg -threads follows it
     task_max_retries: int = 2  # system failures only (a worker process died); media errors are final
+    max_in_flight: int = 0  # jobs a runner keeps on Ray; 0: what the CPUs fit now (autoscaling: set the max)
 
     # Duplicate index: shards hosted in the job runner (embedded) or as Ray actors (a cluster)
     dedup_shards: int = 1

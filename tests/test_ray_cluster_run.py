@@ -125,13 +125,16 @@ def test_a_run_on_a_two_node_cluster_matches_the_embedded_run(
     embedded = run_manifest(embedded_stack, manifest, manifest.parent)
     assert embedded.screened == 3
 
+    env_ray = {**os.environ, "RAY_ADDRESS": ray_cluster, "RAY_AUTH_MODE": "disabled"}
     alive = "import ray, json; ray.init(); print(json.dumps([n['Alive'] for n in ray.nodes()]))"
     nodes = subprocess.run(
         [sys.executable, "-c", alive],
-        env={**os.environ, "RAY_ADDRESS": ray_cluster, "RAY_AUTH_MODE": "disabled"},
+        env=env_ray,
         capture_output=True, text=True, check=True, timeout=120,
     )  # fmt: skip
     assert json.loads(nodes.stdout.strip().splitlines()[-1]) == [True, True]
+    health = [RAY, "health-check", "--address", ray_cluster]  # the manifests' readiness check
+    assert subprocess.run(health, env=env_ray, capture_output=True, timeout=60).returncode == 0
 
     stack = production_stack
     _teachers(stack)
