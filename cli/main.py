@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from sqlmodel import Session
 
-from cli import allowlist, assign, batch, exit_codes, faces, index, serve, users
+from cli import allowlist, assign, batch, exit_codes, faces, index, runs, serve, users
 from cli.console import err
 from cli.context import backends, regular_file, screen_now
 from cli.summary import render_summary
@@ -116,6 +116,7 @@ users.register(app)
 serve.register(app)
 assign.register(app)
 index.register(app)
+runs.register(app)
 
 if __name__ == "__main__":
     app()

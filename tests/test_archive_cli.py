@@ -30,7 +30,13 @@ FAST_LEASES = {
 
 
 def cli_env(home: Path, **extra: str) -> dict[str, str]:
-    env = {**os.environ, "EVIDENCE_HOME": str(home), "RAY_AUTH_MODE": "disabled", **FAST_LEASES}
+    env = {
+        **os.environ,
+        "EVIDENCE_HOME": str(home),
+        "RAY_AUTH_MODE": "disabled",
+        "COLUMNS": "200",
+        **FAST_LEASES,
+    }
     for name in ("DATABASE_URL", "EVIDENCE_STORAGE", "RAY_ADDRESS"):
         env.pop(name, None)
     return {**env, **extra}
@@ -117,6 +123,20 @@ def test_killed_and_interrupted_drivers_resume_and_finish_each_lesson_once(tmp_p
     assert sorted(j.submission_id for j in all_jobs) == sorted(subs)  # one job each, none queued twice
     assert all(j.status == JobStatus.done for j in all_jobs)
     assert sorted(e.submission_id for e in events) == sorted(subs)  # each finished exactly once
+
+    shown = subprocess.run(
+        [sys.executable, "-m", "cli.main", "runs", "show", summary["run_id"], "--watch"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert shown.returncode == 0 and "archive run summary" in shown.stderr, shown.stderr
+    listed = subprocess.run(
+        [sys.executable, "-m", "cli.main", "runs", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert summary["run_id"] in listed.stderr and "finished" in listed.stderr
 
     again = subprocess.run(  # a finished run: the same command starts a new one that has nothing to do
         [sys.executable, "-m", "cli.main", *command], env=env, capture_output=True, text=True, timeout=300
