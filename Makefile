@@ -6,7 +6,9 @@ STAMP := $(VENV)/.setup-done
 VIDEO ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint bench services
+IMAGE ?= registry.example.internal/evidence:$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+
+.PHONY: setup demo test lint bench services image push
 
 setup: $(STAMP)
 
@@ -28,3 +30,9 @@ lint: setup
 
 bench: setup services
 	$(BIN)/python benchmarks/run_all.py
+
+image:  # the image infra/kuberay and infra/kubernetes pin (tag = the version in pyproject.toml)
+	docker build -f infra/Dockerfile -t $(IMAGE) .
+
+push: image
+	docker push $(IMAGE)

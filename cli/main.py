@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from sqlmodel import Session
 
-from cli import allowlist, assign, batch, cleanup, exit_codes, faces, index, keys, serve, users
+from cli import allowlist, assign, batch, cleanup, exit_codes, faces, index, keys, runs, serve, users
 from cli.console import err
 from cli.context import backends, regular_file, screen_now
 from cli.summary import render_summary
@@ -118,6 +118,7 @@ assign.register(app)
 index.register(app)
 cleanup.register(app)
 keys.register(app)
+runs.register(app)
 
 if __name__ == "__main__":
     app()

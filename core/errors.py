@@ -82,6 +82,33 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "the page and try again.",
         "该请求并非来自本系统页面（安全令牌缺失或错误），请刷新页面后重试。",
     ),
+    # archive manifests (a bad row is listed with its reason and the run goes on)
+    "invalid_manifest": (
+        "The manifest is not a CSV with the columns path, teacher_id, school (and optionally submission_id).",
+        "清单不是包含 path、teacher_id、school（及可选 submission_id）列的 CSV 文件。",
+    ),
+    "unknown_teacher": ("No teacher with this id is registered.", "未登记此编号的教师。"),
+    "school_mismatch": (
+        "The school does not match the school registered for this teacher.",
+        "学校与该教师登记的学校不一致。",
+    ),
+    "duplicate_row": (
+        "The same file for the same teacher (or the same submission id) is already on an earlier row.",
+        "同一教师的同一文件（或同一提交编号）已出现在前面的行中。",
+    ),
+    "unreadable": (
+        "The file cannot be read (missing, no permission or not a file).",
+        "文件无法读取（不存在、无权限或不是文件）。",
+    ),
+    "invalid_submission_id": (
+        "A submission id is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.",
+        "提交编号须为 1 至 64 个字母、数字、“.”、“_”或“-”，并以字母或数字开头。",
+    ),
+    "submission_conflict": (
+        "This submission id already holds a different file.",
+        "该提交编号已对应另一个不同的文件。",
+    ),
+    "unknown_stage": ("No stage of the screening has this name.", "筛查流程中没有此名称的阶段。"),
     "payload_too_large": ("The request body is too large.", "请求内容过大。"),
     "upload_expired": (
         "This upload expired (no new part for too long, or open too long); start a new one.",

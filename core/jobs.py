@@ -174,3 +174,32 @@ def counts_by_status(session: Session) -> dict[str, int]:
     """Jobs by status (for metrics)."""
     rows = session.exec(select(Job.status, sa.func.count()).group_by(Job.status))
     return {str(status): n for status, n in rows}
+
+
+def live_leases(session: Session) -> dict[str, tuple[str | None, datetime | None]]:
+    """Running jobs whose lease has not run out, by id: ``(lease owner, lease expiry)``."""
+    now = db_now(session)
+    rows = session.exec(
+        select(Job.id, Job.lease_owner, Job.lease_expires_at).where(
+            Job.status == JobStatus.running, col(Job.lease_expires_at) > now
+        )
+    )
+    return {job_id: (owner, expires) for job_id, owner, expires in rows}
+
+
+def runners_at_work(engine: sa.Engine, watch_s: float, wait: Callable[[float], object]) -> set[str]:
+    """The lease owners seen working: live leases that were renewed (heartbeats) or newly taken over
+    ``watch_s`` seconds. A runner that died leaves live leases that never move, so it does not count;
+    with no live lease at all nothing is watched."""
+    with Session(engine) as session:
+        before = live_leases(session)
+    if not before:
+        return set()
+    wait(watch_s)
+    with Session(engine) as session:
+        after = live_leases(session)
+    return {
+        owner
+        for job_id, (owner, expires) in after.items()
+        if owner is not None and (job_id not in before or before[job_id][1] != expires)
+    }

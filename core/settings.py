@@ -42,12 +42,14 @@ class Settings(BaseSettings):
     ray_object_store_bytes: int = 1024**3
     task_cpus: int = 1  # CPUs per decode-bound task; ffmpeg -threads follows it
     task_max_retries: int = 2  # system failures only (a worker process died); media errors are final
+    max_in_flight: int = 0  # jobs a runner keeps on Ray; 0: what the CPUs fit now (autoscaling: set the max)
 
     # Duplicate index: shards hosted in the job runner (embedded) or as Ray actors (a cluster)
     dedup_shards: int = 1
     dedup_actors: bool = False  # True: named shard actors on Ray (set it with RAY_ADDRESS on a cluster)
     dedup_shard_memory_bytes: int = 8 * 1024**3  # each shard actor's memory reservation
     dedup_shard_cpus: float = 0.5
+    dedup_shard_resource: str = ""  # a Ray custom resource each shard actor takes one of (pins them to nodes)
     dedup_refresh_seconds: float = 60.0  # how often a shard actor looks for a newer snapshot
 
     # Jobs

@@ -1,6 +1,7 @@
 """SQLModel tables and API schemas."""
 
 from models.accounts import ApiKey, Role, User, UserRole
+from models.archive_runs import ArchiveRun, ArchiveRunItem
 from models.audit import AuditEntry
 from models.dedup import AllowlistItem, DedupSignature, DedupSnapshot, DuplicateMatch
 from models.idempotency import IdempotencyKey
@@ -14,6 +15,8 @@ from models.web_auth import SignInFailure, UserPassword, WebSession
 
 __all__ = [
     "AllowlistItem",
+    "ArchiveRun",
+    "ArchiveRunItem",
     "DedupSignature",
     "DedupSnapshot",
     "DuplicateMatch",

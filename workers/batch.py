@@ -63,10 +63,11 @@ class NotIngested:
     message: str
 
 
-def archive_submission_id(path: Path, key: str, teacher_id: str | None) -> str:
-    """The submission id of an archive file: the same file, content and teacher always map to the same
-    submission, so running an archive again (after a crash or an interruption) resumes it."""
-    digest = hashlib.sha256(f"{path.resolve()}\0{key}\0{teacher_id or ''}".encode()).hexdigest()
+def archive_submission_id(source: Path | str, key: str, teacher_id: str | None) -> str:
+    """The submission id of an archive file (a local path, or an ``s3://`` URL): the same file, content
+    and teacher always map to the same submission, so running an archive again resumes it."""
+    where = source.resolve() if isinstance(source, Path) else source
+    digest = hashlib.sha256(f"{where}\0{key}\0{teacher_id or ''}".encode()).hexdigest()
     return f"sub_{digest[:20]}"
 
 
@@ -123,6 +124,24 @@ def _ingest_one(
     return sub_id
 
 
+def stale_stages(
+    session: Session, sub: Submission, settings: Settings, cache: dict[str | None, dict[str, str]]
+) -> list[str]:
+    """The stages of a finished submission whose stored results are not at the current versions
+    (``["failed"]`` for a failed one). ``cache`` keeps each teacher's versions (one gallery read)."""
+    if sub.status == SubmissionStatus.failed:
+        return ["failed"]
+    if sub.teacher_id not in cache:
+        cache[sub.teacher_id] = plan_for(session, sub, settings).all_versions()
+    current = cache[sub.teacher_id]
+    if sub.status == SubmissionStatus.rejected:
+        current = {"validate": current["validate"]}
+    else:  # matched against the duplicate index of this version
+        current = {**current, "duplicates": DEDUP_VERSION}
+    stored = (sub.report or {}).get("versions", {})
+    return [stage for stage, version in current.items() if stored.get(stage) != version]
+
+
 def stale_submissions(
     engine: Engine, settings: Settings, *, include_failed: bool = True, page: int = 500
 ) -> Iterator[str]:
@@ -133,32 +152,28 @@ def stale_submissions(
     while True:
         stale: list[str] = []
         with Session(engine) as session:
-            subs = session.exec(
-                select(Submission)
-                .where(col(Submission.status).in_(TERMINAL), col(Submission.id) > after)
-                .order_by(col(Submission.id))
-                .limit(page)
-            ).all()
-            current_for: dict[str | None, dict[str, str]] = {}  # a teacher's versions, once per page
+            subs = finished_page(session, after, page)
+            cache: dict[str | None, dict[str, str]] = {}  # a teacher's versions, once per page
             for sub in subs:
-                if sub.status == SubmissionStatus.failed:
-                    if include_failed:
-                        stale.append(sub.id)
-                    continue
-                if sub.teacher_id not in current_for:
-                    current_for[sub.teacher_id] = plan_for(session, sub, settings).all_versions()
-                current = current_for[sub.teacher_id]
-                if sub.status == SubmissionStatus.rejected:
-                    current = {"validate": current["validate"]}
-                else:  # matched against the duplicate index of this version
-                    current = {**current, "duplicates": DEDUP_VERSION}
-                stored = (sub.report or {}).get("versions", {})
-                if any(stored.get(stage) != version for stage, version in current.items()):
+                reasons = stale_stages(session, sub, settings, cache)
+                if reasons and (include_failed or reasons != ["failed"]):
                     stale.append(sub.id)
         yield from stale
         if len(subs) < page:
             return
         after = subs[-1].id
+
+
+def finished_page(session: Session, after: str, page: int) -> list[Submission]:
+    """Up to ``page`` finished submissions with ids after ``after``, by id."""
+    return list(
+        session.exec(
+            select(Submission)
+            .where(col(Submission.status).in_(TERMINAL), col(Submission.id) > after)
+            .order_by(col(Submission.id))
+            .limit(page)
+        ).all()
+    )
 
 
 def requeue(engine: Engine, submission_ids: Iterable[str]) -> int:
@@ -226,3 +241,15 @@ def outcomes(engine: Engine, submission_ids: list[str]) -> Counter:
                 else:
                     counts["failed"] += 1
     return counts
+
+
+def missing_submissions(engine: Engine, submission_ids: Iterable[str]) -> list[str]:
+    """The ids among these that name no submission."""
+    ids = list(submission_ids)
+    with Session(engine) as session:
+        found = (
+            set(session.exec(select(Submission.id).where(col(Submission.id).in_(ids))).all())
+            if ids
+            else set()
+        )
+    return [i for i in ids if i not in found]

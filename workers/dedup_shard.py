@@ -158,6 +158,7 @@ def shard_actor(settings: Settings, shards: int, shard: int) -> ray.actor.ActorH
         max_concurrency=4,
         num_cpus=settings.dedup_shard_cpus,
         memory=settings.dedup_shard_memory_bytes,
+        resources={settings.dedup_shard_resource: 1} if settings.dedup_shard_resource else None,
         runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}},
     )
     return remote.remote(settings.model_dump(), shards, shard)

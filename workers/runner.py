@@ -71,9 +71,10 @@ class JobRunner:
         """Keep the cluster busy until ``stop`` is set (or, with ``exit_when_idle``, until nothing is left
         to claim); in-flight leases are released on the way out."""
         ensure_ray(self.settings)
-        slots = cluster_task_slots(self.settings)
         try:
             while not stop.is_set():
+                # an autoscaling cluster grows only when tasks wait: then a fixed cap, else what fits now
+                slots = self.settings.max_in_flight or cluster_task_slots(self.settings)
                 while len(self._in_flight) < slots:
                     job = self._claim()
                     if job is None:
