@@ -1,6 +1,7 @@
 """The Kubernetes and KubeRay manifests in infra/ validate offline: built-in kinds against the Kubernetes
 schemas shipped by kubernetes-validate (strict: an unknown field fails), RayCluster and RayJob against
-the checked-in KubeRay v1.4.2 schema whose pod templates are the Kubernetes ones. Then what makes them
+the checked-in KubeRay v1.4.2 schema whose pod templates are the Kubernetes ones, the ServiceMonitor
+against a checked-in subset of the Prometheus Operator's. Then what makes them
 start as written: the pinned image, the autoscaler, KubeRay's command convention, scratch volumes,
 shard sizing, settings that exist, commands the CLI parses, and the network policy."""
 
@@ -27,6 +28,8 @@ from core.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 KUBERAY = ROOT / "infra" / "kuberay"
 SCHEMA = KUBERAY / "schema" / "kuberay-v1.4.2-ray.io_v1.json"
+# the Prometheus Operator's ServiceMonitor (infra/kubernetes/api.yaml): no registry ships its CRD either
+MONITOR_SCHEMA = ROOT / "infra" / "kubernetes" / "schema" / "prometheus-operator-v0.86-servicemonitor.json"
 K8S_VERSION = "1.33.0"  # the oldest Kubernetes the manifests are written for
 PROJECT_VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 IMAGE = f"registry.example.internal/evidence:{PROJECT_VERSION}"
@@ -58,6 +61,9 @@ def validate(doc: dict[str, Any]) -> None:
     """Raise when the document does not validate (``jsonschema.ValidationError`` or kubernetes-validate's)."""
     if doc["apiVersion"] == "ray.io/v1":
         _kuberay_validator(doc["kind"]).validate(doc)
+    elif doc["apiVersion"] == "monitoring.coreos.com/v1":
+        schema = json.loads(MONITOR_SCHEMA.read_text())
+        jsonschema.Draft202012Validator({**schema, "$ref": f"#/$defs/{doc['kind']}"}).validate(doc)
     else:
         kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
 
@@ -102,6 +108,8 @@ def test_the_schema_names_its_kuberay_version():
         ),
         ("NetworkPolicy", ["spec"], "podSelectors"),
         ("CronJob", ["spec"], "schedules"),
+        ("ServiceMonitor", ["spec", "endpoints", 0], "paths"),
+        ("ServiceMonitor", ["spec", "endpoints", 0, "authorization"], "credential"),
     ],
 )
 def test_a_misspelt_field_fails(kind, path, wrong):
