@@ -193,6 +193,7 @@ def measure(out: Path) -> None:
         for name, video, teacher, colleagues in cases(work):
             job = work / name
             job.mkdir()
+            (job / "first").mkdir()
             t0 = time.process_time()
             first = _row(process_media(video, job / "first", limits, _host(teacher, colleagues)).outputs)
             row = {"first": first, "first_cpu": time.process_time() - t0}

@@ -33,11 +33,12 @@ from pipeline.presence.quality import encoding_quality, sharpness
 class TrackingConfig:
     min_face_px: float = 40.0  # smallest face searched for: sets the fine scan scale (80 px HOG window)
     full_scan_every: int = 30  # samples between full-frame scans (a safety net; changes trigger scans)
-    changed_scan_every: int = 2  # samples between scans of the regions that changed
+    changed_scan_every: int = 2  # samples between fine scans of the regions that changed (<= backfill)
     coarse_long_side: int = 960  # full scans look at the frame downscaled to this long side (or less)
     fine_budget_px: int = 500_000  # scanned (upscaled) pixels of changed regions per scan, at most
     body_below: float = 2.0  # face heights below a tracked face left out of the fine search (its body)
     fine_cooldown: int = 4  # samples before a finely searched region is searched again (<= backfill)
+    moving_full_every: int = 4  # while most of the picture moves, samples between coarse full scans
     roi_face_px: float = 100.0  # live tracks are re-detected on a crop rescaled to this face width
     roi_margin_x: float = 1.5  # the re-detection crop reaches this many face widths left and right
     roi_margin_y: float = 0.8
@@ -142,10 +143,8 @@ class FaceTracker:
             for roi, scale in pending:
                 found += detect(gray, scale, roi, cfg.keep_score)
                 self.counts.reacquire += 1
-        bodies = [
-            _with_body(tr.last_box, roi, cfg.body_below, h) for tr, roi in zip(self._live, rois, strict=True)
-        ]
-        found += self._scan(gray, bodies, force_full=crowded)
+        people = [_person(tr.last_box, cfg.body_below, w, h) for tr in self._live]
+        found += self._scan(gray, people, force_full=crowded)
         found = suppress_overlaps(found)
         closed += self._associate(t, image, gray, found)
         self._past.append(_Past(t, gray, [tr.last_box for tr in self._live if tr.last_t == t]))
@@ -170,7 +169,10 @@ class FaceTracker:
         margin = max(1.5 * cfg.min_face_px, 48.0)
         regions = self._changes.changed_regions(tracked, margin, cfg.fine_cooldown)
         if regions is None:  # most of the picture changed: the camera moves
-            return self._full(gray, fine=False) + self._fine(gray, [self._next_tile(gray.shape)])
+            tile = self._fine(gray, [self._next_tile(gray.shape)])
+            if self._since_full >= cfg.moving_full_every:
+                return self._full(gray, fine=False) + tile
+            return tile
         return self._fine(gray, regions)
 
     def _full(self, gray: np.ndarray, fine: bool) -> list[Detection]:
@@ -282,9 +284,15 @@ class FaceTracker:
             box = det.box
 
 
-def _with_body(face: Box, roi: Box, below: float, height: int) -> Box:
-    """The re-detection region of a tracked face grown down over its body (no new face there)."""
-    return Box(roi.x0, roi.y0, roi.x1, min(float(height), max(roi.y1, face.y1 + below * face.h)))
+def _person(face: Box, below: float, width: int, height: int) -> Box:
+    """A tracked face and the body below it, shoulder-wide: no new face can be there (a small face
+    beside it may: the re-detection around the face looks only for faces of about its size)."""
+    return Box(
+        max(0.0, face.cx - face.w),
+        max(0.0, face.y0 - 0.3 * face.h),
+        min(float(width), face.cx + face.w),
+        min(float(height), face.y1 + below * face.h),
+    )
 
 
 def _first_rows(region: Box, area: float) -> Box:
