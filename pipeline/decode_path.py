@@ -5,7 +5,9 @@ Analysers fed the sampled frames need one picture per sample period, not every f
   (a phone's 1 s GOP for a 1 fps sampler), only they are decoded (``-skip_frame nokey``): a tenth
   of the work of a full decode;
 - ``noref``: otherwise frames no other frame refers to are skipped (``-skip_frame noref``: B-frames
-  of most camera encoders), so each sample is at most a frame or two older than the picture at t;
+  of most camera encoders), so each sample is at most a frame or two older than the picture at t,
+  when two frames are at most ``NOREF_MAX_SHIFT`` of a sample period (a 1 fps sampler: from 20 fps);
+  slower video (a slideshow at 5 fps) is decoded whole, as a shift of 0.4 s could change a verdict;
 - ``all``: every frame, when an analyser takes every frame of the stream (fingerprints) or the
   timestamps restart (joined recordings).
 A codec that can decode at a fraction of its size (``-lowres``) does so while that still gives
@@ -22,6 +24,7 @@ from pipeline.limits import MediaLimits
 from pipeline.probe import MediaInfo, ffprobe_args
 
 DENSE_GOP_PERIODS = 1.1  # keyframes this many sample periods apart (or closer) are dense enough
+NOREF_MAX_SHIFT = 0.1  # sample periods two skipped frames may shift a sample by, at most
 # Decoders that can output 1/2, 1/4 or 1/8 size pictures (libavcodec's ``max_lowres`` > 0); H.264,
 # HEVC, VP9 and AV1 cannot.
 LOWRES_CODECS = frozenset(
@@ -111,4 +114,6 @@ def choose_decode_path(
     gap = max_keyframe_gap(keyframes, start, info.duration_s)
     if gap <= DENSE_GOP_PERIODS / fps:
         return DecodePath("nokey", lowres, f"keyframes at most {gap:.2f} s apart")
-    return DecodePath("noref", lowres, f"keyframes up to {gap:.2f} s apart: reference frames")
+    if 2.0 / info.fps <= NOREF_MAX_SHIFT / fps:
+        return DecodePath("noref", lowres, f"keyframes up to {gap:.2f} s apart: reference frames")
+    return DecodePath("default", lowres, f"keyframes up to {gap:.2f} s apart, {info.fps:g} fps: every frame")
