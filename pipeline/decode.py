@@ -18,6 +18,7 @@ from pathlib import Path
 import ffmpeg
 import numpy as np
 
+from pipeline.decode_path import FULL, DecodePath
 from pipeline.errors import MediaError
 from pipeline.ffmpeg_run import (
     FFMPEG_ARGS,
@@ -156,7 +157,7 @@ def frame_size(info: MediaInfo, limits: MediaLimits) -> tuple[int, int]:
     return fit_within(w, h, side, side, even=False)
 
 
-def _input(src: Path, info: MediaInfo, limits: MediaLimits):
+def _input(src: Path, info: MediaInfo, limits: MediaLimits, path: DecodePath = FULL):
     return ffmpeg.input(
         input_url(src),
         protocol_whitelist=PROTOCOL_WHITELIST,
@@ -164,14 +165,15 @@ def _input(src: Path, info: MediaInfo, limits: MediaLimits):
         f=info.demuxer,
         max_pixels=decoder_pixel_cap(limits),
         threads=limits.threads,
+        **path.input_kwargs(),
     )
 
 
-def _frames_output(inp, info: MediaInfo, limits: MediaLimits, until_s: float):
+def _frames_output(inp, info: MediaInfo, limits: MediaLimits, until_s: float, fps: float | None = None):
     w, h = frame_size(info, limits)
     # round=up: the sample at grid time t is the picture on screen at t (the last frame at or
     # before t), not one up to half a sample period later.
-    stream = inp[str(info.video_index)].filter("fps", fps=limits.analysis_fps, round="up")
+    stream = inp[str(info.video_index)].filter("fps", fps=fps or limits.analysis_fps, round="up")
     stream = stream.filter("scale", w=w, h=h, flags="area")
     for name, kwargs in tonemap_filters(info):
         stream = stream.filter(name, **kwargs)
@@ -222,9 +224,11 @@ def _argv(outputs: list, limits: MediaLimits) -> list[str]:
     ]
 
 
-def _read_frames(child: Confined, width: int, height: int, fps: float, log: DecodeLog) -> Iterator[Frame]:
+def _read_frames(
+    child: Confined, width: int, height: int, fps: float, log: DecodeLog, index_step: int = 1
+) -> Iterator[Frame]:
     """Frames from the raw BGR pipe (one array allocated per frame and filled in place), each
-    stamped with its presentation time from the log."""
+    stamped with its presentation time from the log and numbered ``index_step`` apart."""
     pipe = child.stdout
     with contextlib.suppress(OSError):
         fcntl.fcntl(pipe.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
@@ -242,7 +246,7 @@ def _read_frames(child: Confined, width: int, height: int, fps: float, log: Deco
             return  # EOF (a partial last frame means ffmpeg died: its exit status tells why)
         t = log.next_frame_time(t + 1.0 / fps)
         yield Frame(index=index, t=t, image=image)
-        index += 1
+        index += index_step
 
 
 def _classify_failure(stderr: str, demuxer: str) -> MediaError:
@@ -419,3 +423,59 @@ def stream_frames(src: Path, info: MediaInfo, workdir: Path, limits: MediaLimits
         rc, stderr = child.wait()
     if rc != 0:
         raise _classify_failure(stderr, info.demuxer)
+
+
+@dataclass
+class AnalysisDecode:
+    frames_seen: int
+    frames_decoded: int  # pictures the decoder produced (the decode path's work)
+    audio_path: Path | None
+    timings: dict[str, float] = field(default_factory=dict)  # decode (without time in on_frame)
+
+
+def decode_for_analysis(
+    src: Path,
+    info: MediaInfo,
+    workdir: Path,
+    limits: MediaLimits,
+    path: DecodePath,
+    on_frame: Callable[[Frame], None],
+    *,
+    decimation: int = 1,
+    audio: bool = False,
+) -> AnalysisDecode:
+    """An analysis-only pass (a re-screening: the rendition is reused): the frame stream at
+    ``limits.analysis_fps / decimation`` decoded along ``path``, frames numbered as in the full
+    stream (so every ``decimation``-th index), and the 8 kHz audio track when ``audio``. Raises
+    ``MediaError`` when ffmpeg fails or no picture comes out."""
+    workdir = Path(workdir)
+    audio_path = workdir / AUDIO_NAME if audio and info.has_audio else None
+    if audio_path is not None:
+        audio_path.unlink(missing_ok=True)
+    until = info.duration_s + OUTPUT_CAP_S
+    fps = limits.analysis_fps / decimation
+    inp = _input(src, info, limits, path)
+    outs = [_frames_output(inp, info, limits, until, fps)]
+    if audio_path is not None:
+        outs.append(_audio_output(inp, info, audio_path, until))
+    width, height = frame_size(info, limits)
+    conf = Confinement.for_decode(limits, info.duration_s, info.size_bytes)
+    log, seen, fed_s = DecodeLog(), 0, 0.0
+    started = time.perf_counter()
+    with Confined(_argv(outs, limits), workdir, conf, stdout_pipe=True, on_line=log) as child:
+        for frame in _read_frames(child, width, height, fps, log, decimation):
+            seen += 1
+            t0 = time.perf_counter()
+            on_frame(frame)
+            fed_s += time.perf_counter() - t0
+        rc, stderr = child.wait()
+    if rc != 0:
+        raise _classify_failure(stderr, info.demuxer)
+    if seen == 0:
+        raise MediaError("corrupt", "no picture could be decoded")
+    return AnalysisDecode(
+        frames_seen=seen,
+        frames_decoded=log.decoded.get(info.video_index, 0),
+        audio_path=audio_path,
+        timings={"decode": time.perf_counter() - started - fed_s},
+    )

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pipeline.analysis.analyser import StageOutput
 from pipeline.analysis.host import AnalyserHost
-from pipeline.decode import DecodeResult, RenditionOutput, decode_once, stream_frames
+from pipeline.decode import (
+    DecodeResult,
+    RenditionOutput,
+    decode_for_analysis,
+    decode_once,
+    frame_size,
+    stream_frames,
+)
+from pipeline.decode_path import DecodePath, choose_decode_path, keyframe_times
 from pipeline.frames import Frame
 from pipeline.limits import MediaLimits
 from pipeline.probe import MediaInfo, keyframe_sizes
@@ -29,6 +37,9 @@ from pipeline.validate import validate
 # rendition 3: audio beyond 8 channels in no standard layout is mixed from its first two channels.
 STAGE_VERSIONS = {"validate": "4", "rendition": "4"}
 SHORT_PICTURE_SHARE = 0.5
+# A keyframe-only decode that produced fewer pictures than this share of the keyframe packets
+# (keyframes the decoder does not treat as such) is run again on the reference frames.
+KEYFRAMES_DECODED_SHARE = 0.9
 
 
 @dataclass
@@ -108,6 +119,53 @@ def process_media(
         frames_seen=result.frames_seen,
         outputs=outputs,
         timings={"validate": validate_s, **result.timings, **host.timings},
+    )
+
+
+@dataclass
+class RescreenOutcome:
+    info: MediaInfo
+    path: DecodePath  # the decode path taken
+    frames_seen: int
+    frames_decoded: int
+    outputs: dict[str, StageOutput] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
+
+
+def rescreen_media(
+    src: Path, workdir: Path, limits: MediaLimits, make_host: Callable[[], AnalyserHost]
+) -> RescreenOutcome:
+    """Run again only the analysers of ``make_host()`` on an already screened file (its rendition
+    and the other stages are reused): validate, then decode only what they need (see
+    ``pipeline.decode_path``) and finish them. ``make_host`` is called again when a keyframe-only
+    decode falls short and the reference frames are decoded instead."""
+    t0 = time.perf_counter()
+    info = validate(src, workdir, limits)
+    host = make_host()
+    fps = limits.analysis_fps / host.decimation
+    every = host.takes_every_frame
+    keyframes = [] if every else keyframe_times(src, workdir, limits, info)
+    path = choose_decode_path(info, fps, max(frame_size(info, limits)), keyframes, every_frame=every)
+    timings = {"validate": time.perf_counter() - t0}
+
+    def decode(host: AnalyserHost, path: DecodePath):
+        return decode_for_analysis(
+            src, info, workdir, limits, path, host.process, decimation=host.decimation, audio=host.needs_audio
+        )
+
+    result = decode(host, path)
+    if path.skip_frame == "nokey" and result.frames_decoded < KEYFRAMES_DECODED_SHARE * len(keyframes):
+        path = replace(path, skip_frame="noref", reason=f"{path.reason}, but too few decoded as keyframes")
+        host = make_host()
+        result = decode(host, path)
+    outputs = host.finish(workdir, info.duration_s, result.audio_path)
+    return RescreenOutcome(
+        info=info,
+        path=path,
+        frames_seen=result.frames_seen,
+        frames_decoded=result.frames_decoded,
+        outputs=outputs,
+        timings={**timings, **result.timings, **host.timings},
     )
 
 

@@ -20,9 +20,27 @@ class AnalyserHost:
         """Host ``analysers`` (those fed ``FrameFeed.SAMPLED`` take every ``sampled_stride``-th
         frame); raises ``ValueError`` when their ``reads`` cannot be satisfied."""
         self.analysers = finish_order(analysers)
-        strides = {FrameFeed.EVERY: 1, FrameFeed.SAMPLED: max(1, sampled_stride)}
+        self.sampled_stride = max(1, sampled_stride)
+        strides = {FrameFeed.EVERY: 1, FrameFeed.SAMPLED: self.sampled_stride}
         self._fed = [(a, strides[a.feed]) for a in self.analysers if a.feed in strides]
         self.timings: dict[str, float] = {a.stage: 0.0 for a in self.analysers}  # stage -> seconds
+
+    @property
+    def takes_every_frame(self) -> bool:
+        """Whether an analyser here is fed every frame of the stream."""
+        return any(a.feed is FrameFeed.EVERY for a in self.analysers)
+
+    @property
+    def needs_audio(self) -> bool:
+        """Whether an analyser here works on the audio track."""
+        return any(a.feed is FrameFeed.NONE for a in self.analysers)
+
+    @property
+    def decimation(self) -> int:
+        """How many frames of the stream an analysis-only decode may skip between frames it
+        delivers: the sampled stride when no analyser here takes every frame, else 1 (frames keep
+        their stream index, so each analyser still sees exactly its own frames)."""
+        return 1 if self.takes_every_frame else self.sampled_stride
 
     def process(self, frame: Frame) -> None:
         """Give one frame of the stream to every analyser whose stride it falls on."""

@@ -25,7 +25,8 @@ class PresenceAnalyser(Analyser):
     reports ``not_checked``."""
 
     stage = "presence"
-    version = "3"
+    # 4: full scans on a downscaled frame, small faces searched finely only where the picture changed
+    version = "4"
     settings = (Setting("enrolled_faces", EnrolledFaces()), Setting("presence_policy", PresencePolicy()))
     feed = FrameFeed.SAMPLED
 

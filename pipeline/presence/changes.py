@@ -1,7 +1,9 @@
 """Where the picture changed since it was last scanned for faces, and where the shot cuts.
 
 A region that has not changed since a scan cannot hold a new face, so only changed regions are
-scanned between the periodic full scans (static slides and screen recordings cost almost nothing)."""
+scanned between the periodic full scans (static slides and screen recordings cost almost nothing).
+A region searched finely is not searched again for a few samples however it changes (leaves in the
+wind, a screen playing video): a face that enters it is found a few samples late and backfilled."""
 
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ class ChangeMap:
         self._scanned: np.ndarray | None = None
         self._current: np.ndarray | None = None
         self._frame_shape: tuple[int, int] = (0, 0)
+        self._samples = 0
+        self._searched_at: np.ndarray | None = None  # per thumbnail pixel: sample of its last fine search
 
     def update(self, gray: np.ndarray) -> bool:
         """Take a new sample; True when it starts a new shot (hard cut) or is the first one."""
@@ -34,8 +38,10 @@ class ChangeMap:
         thumb = cv2.GaussianBlur(cv2.resize(gray, size, interpolation=cv2.INTER_AREA), (3, 3), 0)
         first = self._current is None or self._frame_shape != (h, w)
         self._previous, self._current, self._frame_shape = self._current, thumb, (h, w)
+        self._samples += 1
         if first or self._previous is None:
             self._scanned = None
+            self._searched_at = np.full(thumb.shape, -(2**30), np.int32)
             return True
         moved = cv2.absdiff(thumb, self._previous) > CUT_PIXEL_THRESHOLD
         return bool(moved.mean() >= CUT_FRACTION)
@@ -51,20 +57,35 @@ class ChangeMap:
         return not bool((diff > PIXEL_THRESHOLD).any())
 
     def mark_scanned(self, region: Box | None = None) -> None:
-        """Record that ``region`` (default: the whole frame) of the current sample was scanned."""
+        """Record that ``region`` (default: the whole frame) of the current sample was scanned;
+        a region given is a fine search (see ``changed_regions``' ``cooldown``)."""
         assert self._current is not None
         if region is None or self._scanned is None:
             self._scanned = self._current.copy()
             return
         x0, y0, x1, y1 = self._thumb_rect(region)
         self._scanned[y0:y1, x0:x1] = self._current[y0:y1, x0:x1]
+        if self._searched_at is not None:
+            self._searched_at[y0:y1, x0:x1] = self._samples
 
-    def changed_regions(self, exclude: list[Box], margin_px: float) -> list[Box] | None:
+    def last_searched(self, region: Box) -> int:
+        """The sample at which the least recently searched part of ``region`` was last searched
+        finely (very negative: never)."""
+        if self._searched_at is None:
+            return -(2**30)
+        x0, y0, x1, y1 = self._thumb_rect(region)
+        cells = self._searched_at[y0:y1, x0:x1]
+        return int(cells.min()) if cells.size else -(2**30)
+
+    def changed_regions(self, exclude: list[Box], margin_px: float, cooldown: int = 0) -> list[Box] | None:
         """Regions (frame pixels, grown by ``margin_px``) that changed since they were scanned,
-        ignoring the ``exclude`` boxes; None means "scan the whole frame"."""
+        ignoring the ``exclude`` boxes and what was searched finely in the last ``cooldown``
+        samples; None means "scan the whole frame"."""
         if self._scanned is None or self._current is None:
             return None
         mask = (cv2.absdiff(self._current, self._scanned) > PIXEL_THRESHOLD).astype(np.uint8)
+        if cooldown > 0 and self._searched_at is not None:
+            mask[self._samples - self._searched_at < cooldown] = 0
         for box in exclude:
             x0, y0, x1, y1 = self._thumb_rect(box)
             mask[y0:y1, x0:x1] = 0

@@ -1,5 +1,17 @@
-"""Face tracks over the sampled frames: full scans now and then, scans of changed regions in
-between, cheap re-detection around live tracks, and backfill of a new track into recent samples."""
+"""Face tracks over the sampled frames: coarse full scans now and then, fine scans where the picture
+changed in between, cheap re-detection around live tracks, and backfill of a new track into recent
+samples.
+
+A full scan at the scale that finds the smallest faces (40 px: the frame upscaled 2x) costs half a
+second on a 1080p frame, so full scans (at shot cuts, every ``full_scan_every`` samples, or when most
+of the picture moved) look only at a downscaled frame (long side ``coarse_long_side``: faces from
+~160 px in a 1080p frame, 29 ms). Smaller faces are searched at full resolution only where one is
+likely: where the picture changed since it was last searched (people move; a wall, a slide or a
+seated class does not), apart from the faces already tracked and the bodies below them and from
+what was searched finely in the last ``fine_cooldown`` samples, those searched longest ago first,
+at most ``fine_budget_px`` scanned pixels at a time (the rest waits for the next scan). When most
+of the picture moved (a handheld camera) a rolling tile of that size is searched finely each time,
+so a far-away face is still found within a few scans and backfilled."""
 
 from __future__ import annotations
 
@@ -19,9 +31,14 @@ from pipeline.presence.quality import encoding_quality, sharpness
 
 @dataclass(frozen=True)
 class TrackingConfig:
-    min_face_px: float = 40.0  # smallest face searched for: sets the scan scale (80 px HOG window)
+    min_face_px: float = 40.0  # smallest face searched for: sets the fine scan scale (80 px HOG window)
     full_scan_every: int = 30  # samples between full-frame scans (a safety net; changes trigger scans)
-    changed_scan_every: int = 2  # samples between scans of the regions that changed
+    changed_scan_every: int = 2  # samples between fine scans of the regions that changed (<= backfill)
+    coarse_long_side: int = 960  # full scans look at the frame downscaled to this long side (or less)
+    fine_budget_px: int = 500_000  # scanned (upscaled) pixels of changed regions per scan, at most
+    body_below: float = 2.0  # face heights below a tracked face left out of the fine search (its body)
+    fine_cooldown: int = 4  # samples before a finely searched region is searched again (<= backfill)
+    moving_full_every: int = 4  # while most of the picture moves, samples between coarse full scans
     roi_face_px: float = 100.0  # live tracks are re-detected on a crop rescaled to this face width
     roi_margin_x: float = 1.5  # the re-detection crop reaches this many face widths left and right
     roi_margin_y: float = 0.8
@@ -68,8 +85,9 @@ class Track:
 
 @dataclass
 class ScanCounts:
-    full: int = 0  # whole-frame scans
-    regions: int = 0  # scans of changed regions
+    full: int = 0  # whole-frame scans (coarse, but fine when crowded)
+    regions: int = 0  # fine scans of changed regions (or parts of them)
+    tiles: int = 0  # fine scans of a rolling tile while most of the picture moves
     reacquire: int = 0  # re-detections around live tracks
     carried: int = 0  # live tracks whose surroundings did not change: kept without detection
     backfill: int = 0  # re-detections in past samples for new tracks
@@ -89,6 +107,7 @@ class FaceTracker:
         self.config = config or TrackingConfig()
         self.counts = ScanCounts()
         self._scale = scan_scale(self.config.min_face_px)
+        self._tile = 0
         self._changes = ChangeMap()
         self._live: list[Track] = []
         self._past: deque[_Past] = deque(maxlen=self.config.backfill_samples)
@@ -124,7 +143,8 @@ class FaceTracker:
             for roi, scale in pending:
                 found += detect(gray, scale, roi, cfg.keep_score)
                 self.counts.reacquire += 1
-        found += self._scan(gray, rois, force_full=crowded)
+        people = [_person(tr.last_box, cfg.body_below, w, h) for tr in self._live]
+        found += self._scan(gray, people, force_full=crowded)
         found = suppress_overlaps(found)
         closed += self._associate(t, image, gray, found)
         self._past.append(_Past(t, gray, [tr.last_box for tr in self._live if tr.last_t == t]))
@@ -135,30 +155,65 @@ class FaceTracker:
         closed, self._live = self._live, []
         return closed
 
-    def _scan(self, gray: np.ndarray, rois: list[Box], force_full: bool) -> list[Detection]:
-        """A full scan when due (or forced), else scans of the regions that changed, if due."""
+    def _scan(self, gray: np.ndarray, tracked: list[Box], force_full: bool) -> list[Detection]:
+        """A full scan when due (coarse) or forced (fine: many faces), else fine scans of the regions
+        that changed, if due, outside ``tracked`` (live faces and their bodies)."""
         cfg = self.config
         self._since_full += 1
         self._since_changed += 1
-        regions: list[Box] | None = []
         if force_full or self._since_full >= cfg.full_scan_every:
-            regions = None
-        elif self._since_changed >= cfg.changed_scan_every:
-            self._since_changed = 0
-            margin = max(1.5 * cfg.min_face_px, 48.0)
-            regions = self._changes.changed_regions(exclude=rois, margin_px=margin)
-        if regions is None:
-            self._since_full = self._since_changed = 0
-            self._changes.mark_scanned()
-            self.counts.full += 1
-            # Weak detections may still continue live tracks; only strong ones start new tracks.
-            return detect(gray, self._scale, None, cfg.keep_score if self._live else cfg.birth_score)
+            return self._full(gray, fine=force_full)
+        if self._since_changed < cfg.changed_scan_every:
+            return []
+        self._since_changed = 0
+        margin = max(1.5 * cfg.min_face_px, 48.0)
+        regions = self._changes.changed_regions(tracked, margin, cfg.fine_cooldown)
+        if regions is None:  # most of the picture changed: the camera moves
+            tile = self._fine(gray, [self._next_tile(gray.shape)])
+            if self._since_full >= cfg.moving_full_every:
+                return self._full(gray, fine=False) + tile
+            return tile
+        return self._fine(gray, regions)
+
+    def _full(self, gray: np.ndarray, fine: bool) -> list[Detection]:
+        """The whole frame at the fine scale, or downscaled to ``coarse_long_side``."""
+        cfg = self.config
+        self._since_full = self._since_changed = 0
+        self._changes.mark_scanned()
+        self.counts.full += 1
+        scale = self._scale if fine else min(self._scale, cfg.coarse_long_side / max(gray.shape))
+        # Weak detections may still continue live tracks; only strong ones start new tracks.
+        return detect(gray, scale, None, cfg.keep_score if self._live else cfg.birth_score)
+
+    def _fine(self, gray: np.ndarray, regions: list[Box]) -> list[Detection]:
+        """Fine scans of ``regions``, those searched longest ago first (then the smallest), within
+        ``fine_budget_px``; a region too large for what is left is scanned in part (the rest stays
+        changed, for the next scan)."""
+        budget = self.config.fine_budget_px / self._scale**2  # in frame pixels
         found: list[Detection] = []
-        for region in regions:
-            found += detect(gray, self._scale, region, cfg.birth_score)
-            self._changes.mark_scanned(region)
+        for region in sorted(regions, key=lambda r: (self._changes.last_searched(r), r.w * r.h)):
+            if budget <= 0:
+                break
+            part = _first_rows(region, budget)
+            found += detect(gray, self._scale, part, self.config.birth_score)
+            self._changes.mark_scanned(part)
             self.counts.regions += 1
+            budget -= part.w * part.h
         return found
+
+    def _next_tile(self, shape: tuple[int, ...]) -> Box:
+        """The next of the frame's tiles of ``fine_budget_px`` (scanned), in turn (rows of bands)."""
+        h, w = shape[:2]
+        side = max(4 * self.config.min_face_px, (self.config.fine_budget_px / self._scale**2) ** 0.5)
+        cols, rows = max(1, math.ceil(w / side)), max(1, math.ceil(h / side))
+        k = self._tile % (cols * rows)
+        self._tile += 1
+        self.counts.tiles += 1
+        tw, th = w / cols, h / rows
+        pad = self.config.min_face_px  # tiles overlap by a face width: no face falls between two
+        x0, y0 = (k % cols) * tw, (k // cols) * th
+        x1, y1 = min(float(w), x0 + tw + pad), min(float(h), y0 + th + pad)
+        return Box(max(0.0, x0 - pad), max(0.0, y0 - pad), x1, y1)
 
     def _associate(
         self, t: float, image: np.ndarray, gray: np.ndarray, found: list[Detection]
@@ -227,6 +282,24 @@ class FaceTracker:
             track.stillness.add(past.t, past.gray, det.box)
             past.boxes.append(det.box)
             box = det.box
+
+
+def _person(face: Box, below: float, width: int, height: int) -> Box:
+    """A tracked face and the body below it, shoulder-wide: no new face can be there (a small face
+    beside it may: the re-detection around the face looks only for faces of about its size)."""
+    return Box(
+        max(0.0, face.cx - face.w),
+        max(0.0, face.y0 - 0.3 * face.h),
+        min(float(width), face.cx + face.w),
+        min(float(height), face.y1 + below * face.h),
+    )
+
+
+def _first_rows(region: Box, area: float) -> Box:
+    """The top of ``region`` covering at most ``area`` (all of it when it fits)."""
+    if region.w * region.h <= area:
+        return region
+    return Box(region.x0, region.y0, region.x1, region.y0 + max(1.0, area / max(region.w, 1.0)))
 
 
 def _link_cost(prev: Box, new: Box, max_distance: float) -> float | None:
