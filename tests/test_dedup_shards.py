@@ -5,6 +5,7 @@ verified."""
 from __future__ import annotations
 
 import contextlib
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -37,9 +38,15 @@ def test_shard_actors_on_ray_find_copies_and_restart_from_their_snapshot(
         assert sum(s["entries"] for s in ray.get([a.stats.remote() for a in actors])) == 2
 
         built = build_all(stack.settings, 2, on_ray=True)
+        before = [s["pid"] for s in ray.get([a.stats.remote() for a in actors])]
         for actor in actors:  # the process dies; Ray starts the actor again, from the snapshot
             ray.kill(actor, no_restart=False)
-        stats = ray.get([a.stats.remote() for a in actors])
+        deadline = time.monotonic() + 120
+        while True:  # the kill is asynchronous: a call right after it may still reach the old process
+            stats = ray.get([a.stats.remote() for a in actors])
+            if all(s["pid"] != p for s, p in zip(stats, before, strict=True)) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         assert [s["snapshot_seq"] for s in stats] == [b.seq for b in built]
         assert sorted(s["entries"] for s in stats) == sorted(b.entries for b in built)
         third = _screen(stack, reencoded_trim, "t-3")  # the same bytes again, and a near copy
