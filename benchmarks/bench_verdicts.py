@@ -247,7 +247,7 @@ def main() -> None:
     if args.compare:
         compare(*args.compare)
     else:
-        measure(args.json or Path("verdicts.json"))
+        measure(args.json or Path(tempfile.gettempdir()) / "verdicts.json")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.errors import MediaError
 from pipeline.ffmpeg_run import FFPROBE_ARGS, Confinement, input_url, run
 from pipeline.limits import MediaLimits
 from pipeline.probe import MediaInfo, ffprobe_args
@@ -60,11 +61,15 @@ FULL = DecodePath("default", 0, "every frame")
 
 
 def keyframe_times(src: Path, workdir: Path, limits: MediaLimits, info: MediaInfo) -> list[float]:
-    """Presentation times of the video's keyframe packets, sorted (demux only, nothing decoded)."""
+    """Presentation times of the video's keyframe packets, sorted (demux only, nothing decoded);
+    none when the scan fails or runs out of time (the decode then takes the sparse path)."""
     argv = [*FFPROBE_ARGS, "-v", "error", *ffprobe_args(info.demuxer, limits)]
     argv += ["-select_streams", str(info.video_index), "-show_entries", "packet=pts_time,flags"]
     argv += ["-of", "csv=p=0", input_url(src)]
-    rc, out, _ = run(argv, workdir, Confinement.for_probe(limits))
+    try:
+        rc, out, _ = run(argv, workdir, Confinement.for_probe(limits))
+    except MediaError:
+        return []
     times = []
     for line in out.decode("ascii", "replace").splitlines():
         pts, _, flags = line.partition(",")

@@ -10,8 +10,8 @@ likely: where the picture changed since it was last searched (people move; a wal
 seated class does not), apart from the faces already tracked and the bodies below them and from
 what was searched finely in the last ``fine_cooldown`` samples, those searched longest ago first,
 at most ``fine_budget_px`` scanned pixels at a time (the rest waits for the next scan). When most
-of the picture moved (a handheld camera) a rolling tile of that size is searched finely each time,
-so a far-away face is still found within a few scans and backfilled."""
+of the picture moves (a handheld camera) a coarse scan and a rolling tile of that size searched
+finely come every ``moving_full_every`` samples, so a far-away face is still found, later."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ class TrackingConfig:
     fine_budget_px: int = 500_000  # scanned (upscaled) pixels of changed regions per scan, at most
     body_below: float = 2.0  # face heights below a tracked face left out of the fine search (its body)
     fine_cooldown: int = 4  # samples before a finely searched region is searched again (<= backfill)
-    moving_full_every: int = 4  # while most of the picture moves, samples between coarse full scans
+    moving_full_every: int = 4  # while most of the picture moves: samples between coarse scans (+ a tile)
     roi_face_px: float = 100.0  # live tracks are re-detected on a crop rescaled to this face width
     roi_margin_x: float = 1.5  # the re-detection crop reaches this many face widths left and right
     roi_margin_y: float = 0.8
@@ -169,10 +169,9 @@ class FaceTracker:
         margin = max(1.5 * cfg.min_face_px, 48.0)
         regions = self._changes.changed_regions(tracked, margin, cfg.fine_cooldown)
         if regions is None:  # most of the picture changed: the camera moves
-            tile = self._fine(gray, [self._next_tile(gray.shape)])
-            if self._since_full >= cfg.moving_full_every:
-                return self._full(gray, fine=False) + tile
-            return tile
+            if self._since_full < cfg.moving_full_every:
+                return []
+            return self._full(gray, fine=False) + self._fine(gray, [self._next_tile(gray.shape)])
         return self._fine(gray, regions)
 
     def _full(self, gray: np.ndarray, fine: bool) -> list[Detection]:
