@@ -10,15 +10,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from api.audit import audit_read
+from api.audit import read_packet
 from api.deps import EngineDep, SessionDep
 from api.pages.guard import PageError, Reader, require
 from api.pages.render import render
-from core.access import assigned_review
 from core.errors import NotFound
 from core.review import listings
 from models.accounts import Role
-from models.submissions import Overall, Submission
+from models.submissions import Overall
 
 router = APIRouter(include_in_schema=False)
 LIST_SIZE = 200
@@ -59,20 +58,9 @@ def review_packet(
     """One assignment's blind packet and score form; another reviewer's assignment is not found."""
     user = require(reader, Role.reviewer, Role.teacher)
     try:
-        assignment = assigned_review(session, user, assignment_id)
+        packet = read_packet(session, engine, request, user, assignment_id, "page")
     except NotFound:
         raise PageError(404, "not_found") from None
-    sub = session.get(Submission, assignment.submission_id)
-    audit_read(
-        engine,
-        request,
-        user,
-        "submission",
-        sub.id,
-        region=listings.school_of(session, sub),
-        detail={"assignment_id": assignment.id, "media": "page"},
-    )
-    packet = listings.packet(session, assignment)
     evidence = packet.evidence
     duration = float((evidence.get("media") or {}).get("duration_s") or 0)
     presence = evidence.get("presence") or {}

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from api.audit import audit_read, origin_of
+from api.audit import audit_read, origin_of, read_packet
 from api.deps import CurrentUser, EngineDep, SessionDep, StoreDep, require_roles
 from api.errors import responses
 from api.media import blob_response
@@ -65,18 +65,7 @@ def get_packet(
     """The double-blind packet: rendition, keyframes, contact sheet, presence timeline, duplicate
     segments and reasons, as API paths of this assignment; nothing naming the teacher, school or
     uploader."""
-    assignment = assigned_review(session, user, assignment_id)
-    sub = session.get(Submission, assignment.submission_id)
-    audit_read(
-        engine,
-        request,
-        user,
-        "submission",
-        sub.id,
-        region=listings.school_of(session, sub),
-        detail={"assignment_id": assignment.id, "media": "packet"},
-    )
-    return listings.packet(session, assignment)
+    return read_packet(session, engine, request, user, assignment_id, "packet")
 
 
 _MEDIA_RESPONSES: dict[int | str, dict[str, Any]] = {
