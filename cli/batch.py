@@ -23,6 +23,10 @@ from core.errors import DomainError
 from workers import archive_run, batch
 from workers.archive_sources import ArchiveSource, Unreadable
 
+# how a run drains the queue (batch and reprocess)
+EnqueueOnly = Annotated[bool, typer.Option(help="Only enqueue (runners elsewhere drain the queue)")]
+DrainHere = Annotated[bool, typer.Option(help="Run a local runner even when runners elsewhere are at work")]
+
 
 def _progress() -> Progress:
     return Progress(
@@ -67,12 +71,8 @@ def batch_command(
         bool, typer.Option(help="Take the teacher id from each file's parent folder name")
     ] = False,
     any_extension: Annotated[bool, typer.Option(help="Ingest every file, not only video extensions")] = False,
-    enqueue_only: Annotated[
-        bool, typer.Option(help="Only enqueue (runners elsewhere drain the queue)")
-    ] = False,
-    drain_here: Annotated[
-        bool, typer.Option(help="Run a local runner even when runners elsewhere are at work")
-    ] = False,
+    enqueue_only: EnqueueOnly = False,
+    drain_here: DrainHere = False,
     dry_run: Annotated[bool, typer.Option(help="Check every row, store and queue nothing")] = False,
     summary: Annotated[
         Path | None, typer.Option(help="JSON summary file (default: EVIDENCE_HOME/runs/RUN.json)")
@@ -164,12 +164,8 @@ def reprocess_command(
         typer.Option(help="Comma-separated stages to recompute even when current, e.g. presence,keyframes"),
     ] = None,
     dry_run: Annotated[bool, typer.Option(help="Count and list what would run, queue nothing")] = False,
-    enqueue_only: Annotated[
-        bool, typer.Option(help="Only enqueue (runners elsewhere drain the queue)")
-    ] = False,
-    drain_here: Annotated[
-        bool, typer.Option(help="Run a local runner even when runners elsewhere are at work")
-    ] = False,
+    enqueue_only: EnqueueOnly = False,
+    drain_here: DrainHere = False,
     summary: Annotated[
         Path | None, typer.Option(help="JSON summary file (default: EVIDENCE_HOME/runs/RUN.json)")
     ] = None,
