@@ -99,14 +99,18 @@ class _QueueCollector(Collector):
         self.engine = engine
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        jobs = GaugeMetricFamily("evidence_jobs", "Screening jobs by status", labels=["status"])
+        jobs = GaugeMetricFamily(
+            "evidence_jobs",
+            "Screening jobs by status and lane (interactive, archive)",
+            labels=["status", "lane"],
+        )
         deliveries = GaugeMetricFamily(
             "evidence_webhook_deliveries", "Webhook deliveries by status", labels=["status"]
         )
         try:
             with Session(self.engine) as session:
-                for status, n in job_queue.counts_by_status(session).items():
-                    jobs.add_metric([status], n)
+                for (status, lane), n in job_queue.counts_by_status(session).items():
+                    jobs.add_metric([status, lane], n)
                 for status, n in webhooks.counts_by_status(session).items():
                     deliveries.add_metric([status], n)
         except sa.exc.SQLAlchemyError:

@@ -1,6 +1,9 @@
 """Archive-run throughput on this machine: lessons per core-hour on a remux/transcode mix, a first
 screening against a re-screening of presence and keyframes (`reprocess --all --stages
-presence,keyframes`), and the same run with 1 and 2 Ray workers (scaling efficiency).
+presence,keyframes`) and one of the fingerprints (`--stages fingerprint_visual,fingerprint_audio`,
+which also matches again), and the same runs with 1 and 2 Ray workers (scaling efficiency). The
+presence verdict and teacher seconds of every lesson are printed after the first screening and
+after the re-screening, with the decode path the re-screening took.
 
 Lessons: a synthetic speaking teacher (tests/synth_lessons.py) made the way phones record (H.264
 High, 1 s GOP, 30 fps, AAC): half 1080p at 10 Mb/s (transcoded to the 720p review copy), half 720p at
@@ -29,6 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 TICK = os.sysconf("SC_CLK_TCK")
+# first screening; re-screening presence + keyframes; re-screening the fingerprints (and matching again)
+RUNS = ("first", "rescreen", "fingerprints")
 
 
 def _stat(pid: int) -> tuple[int, float] | None:
@@ -143,18 +148,41 @@ def run_config(workers: int, folder: Path, lessons: int) -> dict:
             settings, engine, store, run, str(manifest), ArchiveSource(folder, settings), tick=tick
         ),
     )
-    selection = archive_run.Selection(all=True, stages=("presence", "keyframes"))
-    again = timed(
-        "reprocess",
-        selection.spec(),
-        lambda run, tick: archive_run.enqueue_selection(settings, engine, run, selection, tick=tick),
-    )
-    with Session(engine) as session:
-        reports = [s.report for s in session.exec(select(Submission)).all()]
-    verdicts = sorted((r.get("presence") or {}).get("verdict", r["status"]) for r in reports)
-    modes = sorted((r.get("rendition") or {}).get("mode", "-") for r in reports)
+
+    def reprocess(stages: tuple[str, ...]) -> dict:
+        selection = archive_run.Selection(all=True, stages=stages)
+        return timed(
+            "reprocess",
+            selection.spec(),
+            lambda run, tick: archive_run.enqueue_selection(settings, engine, run, selection, tick=tick),
+        )
+
+    def presence() -> list[dict]:
+        with Session(engine) as session:
+            reports = [s.report for s in session.exec(select(Submission).order_by(Submission.id)).all()]
+        return [
+            {
+                "verdict": (r.get("presence") or {}).get("verdict", r["status"]),
+                "teacher_s": (r.get("presence") or {}).get("teacher_seconds"),
+                "mode": (r.get("rendition") or {}).get("mode", "-"),
+                "path": (r.get("rescreen") or {}).get("path", "whole screening"),
+            }
+            for r in reports
+        ]
+
+    screened = presence()
+    again = reprocess(("presence", "keyframes"))
+    rescreened = presence()
+    fingerprints = reprocess(("fingerprint_visual", "fingerprint_audio"))
     ray.shutdown()
-    return {"workers": workers, "first": first, "rescreen": again, "verdicts": verdicts, "modes": modes}
+    return {
+        "workers": workers,
+        "first": first,
+        "rescreen": again,
+        "fingerprints": fingerprints,
+        "screened": screened,
+        "rescreened": rescreened,
+    }
 
 
 def main() -> None:
@@ -185,18 +213,23 @@ def main() -> None:
               "| lessons per hour (wall) |")  # fmt: skip
         print("|---|---|---|---|---|---|---|")
         for r in results:
-            for name in ("first", "rescreen"):
+            for name in RUNS:
                 m = r[name]
                 per_min, per_core_hour = m["cpu_s"] / minutes, args.lessons / (m["cpu_s"] / 3600)
                 print(f"| {r['workers']} | {name} | {m['wall_s']:.1f} | {m['cpu_s']:.1f} | {per_min:.1f} "
                       f"| {per_core_hour:.0f} | {args.lessons / (m['wall_s'] / 3600):.0f} |")  # fmt: skip
-        for name in ("first", "rescreen"):
+        for name in RUNS:
             one, two = (r[name]["wall_s"] for r in results)
             print(
                 f"scaling 1 -> 2 workers, {name}: {one / two:.2f}x throughput, efficiency {one / two / 2:.0%}"
             )
-        print(f"verdicts: {results[0]['verdicts']} / {results[1]['verdicts']}")
-        print(f"renditions: {results[0]['modes']}")
+        print("| Ray workers | lesson | rendition | first: verdict, teacher s | again: verdict, teacher s "
+              "| re-screen decode |")  # fmt: skip
+        print("|---|---|---|---|---|---|")
+        for r in results:
+            for i, (a, b) in enumerate(zip(r["screened"], r["rescreened"], strict=True)):
+                print(f"| {r['workers']} | {i} | {a['mode']} | {a['verdict']}, {a['teacher_s']} "
+                      f"| {b['verdict']}, {b['teacher_s']} | {b['path']} |")  # fmt: skip
         print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)

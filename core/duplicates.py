@@ -3,16 +3,37 @@ entries, and the allowlist of known shared material. Finding matches is ``worker
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from sqlmodel import Session, col, or_, select
 
-from core import dedup_signatures, jobs, outbox
+from core import dedup_signatures, jobs, outbox, stage_results
 from core.db import insert_for
+from core.duplicate_reasons import all_in_chinese
 from models.base import utcnow
 from models.dedup import AllowlistItem, DuplicateMatch
+from models.jobs import Lane
 from models.submissions import Submission, SubmissionStatus
-from pipeline.dedup import VERSION
+from pipeline.dedup import VERSION, AudioFingerprinter, VisualFingerprinter
+
+FINGERPRINT_STAGES = frozenset({VisualFingerprinter.stage, AudioFingerprinter.stage})
+# Matching's own stage result ({"notes": [...]}). While it is current and the fingerprints were not
+# computed again, a re-screening keeps the submission's matches: later submissions search for it
+# themselves (whichever commits second finds the first), so only a change on this side calls for a
+# new search: a new matching version, new fingerprints, or a re-check (``recheck``).
+MATCHING = "duplicates"
+
+
+def matching_version(versions: dict[str, str]) -> str:
+    """The version of matching's stage result: the matching code's and the fingerprints' it read."""
+    parts = "|".join([VERSION, *(versions.get(s, "") for s in sorted(FINGERPRINT_STAGES))])
+    return f"{VERSION}-{hashlib.sha256(parts.encode()).hexdigest()[:10]}"
+
+
+def recheck(session: Session, submission_ids: list[str]) -> None:
+    """Have the next screening of these submissions search for their duplicates again."""
+    stage_results.drop(session, submission_ids, [MATCHING])
 
 
 def write_matches(session: Session, submission_id: str, matches: list[dict]) -> list[str]:
@@ -97,6 +118,7 @@ def report_entries(session: Session, submission_id: str) -> list[dict[str, Any]]
                 "match_coverage": round(row.match_coverage, 3),
                 "segments": row.segments,
                 "reasons": row.reasons,
+                "reasons_zh": all_in_chinese(row.reasons),
             }
         )
     entries.sort(key=lambda e: (e["verdict"] != "duplicate", -e["score"], e["submission_id"]))
@@ -127,12 +149,13 @@ def allowlist(session: Session, submission_id: str, *, title: str, added_by: str
     dedup_signatures.set_allowlisted(session, submission_id)  # every shard picks up the flag
     matched = drop_matches(session, submission_id, keep=set())
     refresh_reports(session, [submission_id, *matched])
-    recheck = []
+    again = []
     for other_id in matched:
         other = session.get(Submission, other_id)
         if other is None or other.status != SubmissionStatus.screened:
             continue
-        jobs.queue_again(session, other)
-        recheck.append(other_id)
+        jobs.queue_again(session, other, Lane.archive)  # a background re-check
+        again.append(other_id)
+    recheck(session, again)
     session.flush()
-    return recheck
+    return again

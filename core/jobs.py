@@ -18,29 +18,35 @@ from sqlmodel import Session, col, select
 from core import leases, outbox
 from core.db import db_now, insert_for, session_scope
 from models.base import utcnow
-from models.jobs import Job, JobStatus
+from models.jobs import Job, JobStatus, Lane
 from models.submissions import Submission, SubmissionStatus
 
 ACTIVE = (JobStatus.queued, JobStatus.running)
 
 
-def enqueue(session: Session, submission_id: str) -> Job:
-    """The submission's active (queued or running) job, created when there is none."""
+def enqueue(session: Session, submission_id: str, lane: Lane = Lane.interactive) -> Job:
+    """The submission's active (queued or running) job, created in ``lane`` when there is none; a
+    queued one moves up to ``lane`` when that comes first."""
     session.flush()  # the submission may be pending in this same session
     session.execute(
         insert_for(session, Job)
-        .values(submission_id=submission_id)
+        .values(submission_id=submission_id, lane=int(lane))
         .on_conflict_do_nothing()  # uq_jobs_active_submission: a concurrent enqueue won
     )
-    return session.exec(
+    job = session.exec(
         select(Job).where(Job.submission_id == submission_id, col(Job.status).in_(ACTIVE))
     ).one()
+    if job.status == JobStatus.queued and job.lane > lane:
+        job.lane = int(lane)
+        session.add(job)
+        session.flush()
+    return job
 
 
-def queue_again(session: Session, sub: Submission) -> Job:
+def queue_again(session: Session, sub: Submission, lane: Lane = Lane.interactive) -> Job:
     """Queue a submission's screening again (its active job when it has one); a finished one goes
     back to ``queued`` and the change is recorded (the outbox keeps its derived columns in step)."""
-    job = enqueue(session, sub.id)
+    job = enqueue(session, sub.id, lane)
     if sub.status not in (SubmissionStatus.queued, SubmissionStatus.processing):
         sub.status = SubmissionStatus.queued
         sub.updated_at = utcnow()
@@ -50,12 +56,16 @@ def queue_again(session: Session, sub: Submission) -> Job:
 
 
 def _due(job_id: str | None) -> Callable[[datetime], list[Any]]:
-    """Claimable jobs at ``now``: expired leases first (longest expired), then the oldest queued."""
+    """Claimable jobs at ``now``: expired leases first (longest expired), then the queued ones by
+    lane (uploads before archive work), oldest first."""
 
     def due(now: datetime) -> list[Any]:
         expired = select(Job).where(Job.status == JobStatus.running, col(Job.lease_expires_at) < now)
         queued = select(Job).where(Job.status == JobStatus.queued)
-        stmts = [expired.order_by(Job.lease_expires_at, Job.id), queued.order_by(Job.created_at, Job.id)]
+        stmts = [
+            expired.order_by(Job.lease_expires_at, Job.id),
+            queued.order_by(Job.lane, Job.created_at, Job.id),
+        ]
         return [s.where(Job.id == job_id) for s in stmts] if job_id is not None else stmts
 
     return due
@@ -170,10 +180,10 @@ def release(engine: sa.Engine, job_id: str, worker_id: str) -> bool:
         return result.rowcount == 1
 
 
-def counts_by_status(session: Session) -> dict[str, int]:
-    """Jobs by status (for metrics)."""
-    rows = session.exec(select(Job.status, sa.func.count()).group_by(Job.status))
-    return {str(status): n for status, n in rows}
+def counts_by_status(session: Session) -> dict[tuple[str, str], int]:
+    """Jobs by (status, lane name), for metrics."""
+    rows = session.exec(select(Job.status, Job.lane, sa.func.count()).group_by(Job.status, Job.lane))
+    return {(str(status), Lane(lane).name): n for status, lane, n in rows}
 
 
 def live_leases(session: Session) -> dict[str, tuple[str | None, datetime | None]]:

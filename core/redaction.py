@@ -19,6 +19,7 @@ _TEACHER_DUPLICATE_KEYS = {
     "match_coverage",
     "segments",
     "reasons",
+    "reasons_zh",
 }
 
 

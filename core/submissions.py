@@ -14,6 +14,7 @@ from core.accounts import Principal
 from core.audit import Origin, record
 from core.errors import DomainError
 from core.storage import BlobStore, BlobTooLarge
+from models.jobs import Lane
 from models.submissions import Submission, SubmissionMeta, SubmissionStatus
 from models.teachers import Teacher
 
@@ -53,9 +54,10 @@ def create_submission(
     actor: Principal | None = None,
     origin: Origin | None = None,
     submission_id: str | None = None,
+    lane: Lane | None = Lane.interactive,
 ) -> Submission:
-    """Create a submission of an already stored blob, with its metadata, and queue its screening, in
-    the caller's transaction (nothing is committed).
+    """Create a submission of an already stored blob, with its metadata, and queue its screening in
+    ``lane`` (None: the caller queues it), in the caller's transaction (nothing is committed).
 
     ``actor`` (an API caller) must be able to see the teacher (else ``NotFound``) and is recorded as
     the uploader; ``origin`` is audited. Reusing ``submission_id`` with the same blob queues it again
@@ -93,7 +95,8 @@ def create_submission(
         region = teacher.school_code if teacher else None
         detail = {"sha256": sha256, "size_bytes": size}
         record(session, origin, "submission.create", "submission", sub.id, region=region, detail=detail)
-    jobs.enqueue(session, sub.id)
+    if lane is not None:
+        jobs.enqueue(session, sub.id, lane)
     return sub
 
 

@@ -16,7 +16,7 @@ from pipeline.analysis.analyser import (
     Setting,
     StageOutput,
 )
-from pipeline.analysis.host import AnalyserHost, build_host
+from pipeline.analysis.host import AnalyserHost, build_host, with_readers
 from pipeline.analysis.stream import FrameStream
 from pipeline.analysis.versions import stage_versions
 from pipeline.frames import Frame
@@ -106,6 +106,22 @@ def test_analysers_finish_after_what_they_read_and_see_only_that():
 def test_reads_that_cannot_be_met_fail_loudly(analysers, message):
     with pytest.raises(ValueError, match=message):
         AnalyserHost(analysers)
+
+
+def test_a_stage_read_may_be_provided_instead_of_hosted():
+    keyframes = Counter("keyframes", reads=("presence",))
+    host = AnalyserHost([keyframes], provided={"presence": StageOutput({"segments": [[0, 1]]})})
+    results = _feed(host, 2)
+    assert set(results) == {"keyframes"} and results["keyframes"].data["saw"] == ["presence"]
+    with pytest.raises(ValueError, match="more than once"):  # hosted and provided at once
+        AnalyserHost([Counter("presence")], provided={"presence": StageOutput()})
+
+
+def test_what_follows_a_stage_computed_again():
+    chain = [Counter("p"), Counter("k", reads=("p",)), Counter("s", reads=("k",)), Counter("o")]
+    assert with_readers(chain, {"p"}) == {"p", "k", "s"}  # directly or not
+    assert with_readers(chain, {"k"}) == {"k", "s"}
+    assert with_readers(chain, {"o"}) == {"o"} and with_readers(chain, set()) == set()
 
 
 def test_settings_are_given_by_name_and_unknown_ones_refused():

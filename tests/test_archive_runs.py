@@ -175,18 +175,30 @@ def _results(engine) -> dict[tuple[str, str, str], object]:
     return {(r.submission_id, r.stage, r.version): r.created_at for r in rows}
 
 
+def _reports(engine) -> dict[str, dict]:
+    with Session(engine) as session:
+        return {s.id: s.report for s in session.exec(select(Submission)).all()}
+
+
 def test_stale_skips_current_a_bumped_version_reruns_that_stage_and_stages_force(
     embedded_stack, ray_local, tmp_path
 ):
     stack = embedded_stack
-    lessons(tmp_path / "archive", 2)
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    for i in range(2):  # recorded the way phones do: 30 fps, a keyframe every second
+        make_video(
+            folder / f"lesson{i}.mp4", seconds=3 + i, width=320, height=240, fps=30, extra=("-g", "30")
+        )
     add_teachers(stack.engine, "t1", "t2")
     m = write_manifest(
-        tmp_path / "archive" / "m.csv",
+        folder / "m.csv",
         [{"path": f"lesson{i}.mp4", "teacher_id": f"t{i + 1}", "school": SCHOOL} for i in range(2)],
     )
     assert run_manifest(stack, m, m.parent).screened == 2
     before = _results(stack.engine)
+    assert {stage for _, stage, _ in before} >= {"rendition", "presence", "keyframes", "duplicates"}
+    assert not any("rescreen" in r for r in _reports(stack.engine).values())  # a whole screening
 
     current = _reprocess(stack, stack.settings, archive_run.Selection(stale=True))
     assert (current.queued, current.skipped) == (0, 2)  # nothing stale: nothing runs
@@ -200,13 +212,25 @@ def test_stale_skips_current_a_bumped_version_reruns_that_stage_and_stages_force
     after = _results(stack.engine)
     new = {k for k in after if k not in before}
     assert {stage for _, stage, _ in new} == {"keyframes"} and len(new) == 2  # only that stage is new
-    assert all(after[k] == v for k, v in before.items())  # the others were reused, not rewritten
+    # the others were reused, not rewritten: the rendition stands and matching was not run again
+    assert all(after[k] == v for k, v in before.items())
+    for report in _reports(stack.engine).values():  # re-screened on the keyframes alone
+        assert report["rescreen"]["stages"] == ["keyframes"]
+        assert report["rescreen"]["path"].startswith("keyframes"), report["rescreen"]
+        assert report["versions"]["duplicates"] and report["duplicates"] == []
 
     forced = _reprocess(stack, bumped, archive_run.Selection(all=True, stages=("presence",)))
     assert (forced.queued, forced.screened) == (2, 2)
     final = _results(stack.engine)
     rewritten = {k for k in final if final[k] != after.get(k)}
-    assert {stage for _, stage, _ in rewritten} == {"presence"} and len(rewritten) == 2
+    # keyframes read presence (a frame of each stretch with the teacher), so they follow it
+    assert {stage for _, stage, _ in rewritten} == {"presence", "keyframes"} and len(rewritten) == 4
+
+    matching = _reprocess(stack, bumped, archive_run.Selection(all=True, stages=("duplicates",)))
+    assert (matching.queued, matching.screened) == (2, 2)
+    rematched = _results(stack.engine)
+    assert {stage for k, v in rematched.items() if v != final.get(k) for _, stage, _ in [k]} == {"duplicates"}
+    assert not any("rescreen" in r for r in _reports(stack.engine).values())  # nothing decoded
 
 
 def test_working_runners_are_told_from_dead_ones(engine):

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
+from core import duplicate_reasons
 from pipeline.analysis.analyser import FinishContext
 from pipeline.analysis.host import AnalyserHost
 from pipeline.dedup import (
@@ -507,13 +508,16 @@ def anchor_prints(anchor_set: AnchorSet, tmp_path_factory: pytest.TempPathFactor
 
 
 def _verified_pairs(anchor_set: AnchorSet, prints: dict[str, Fingerprint]) -> tuple[set, int]:
-    """Ordered pairs (query, candidate) that ``verify`` judges duplicate, and the cross-family matches."""
-    pairs, false = set(), 0
+    """Ordered pairs (query, candidate) that ``verify`` judges duplicate, and the cross-family matches.
+    Every reason it gives must read in Chinese too (``core.duplicate_reasons``)."""
+    pairs, false, untranslated = set(), 0, set()
     for a, b in itertools.permutations(anchor_set.files, 2):
         m = verify(prints[a], prints[b])
         false += not anchor_set.same(a, b) and m is not None
         if m is not None and m.verdict == "duplicate":
             pairs.add((a, b))
+        untranslated |= {r for r in (m.reasons if m is not None else []) if not duplicate_reasons.known(r)}
+    assert not untranslated
     return pairs, false
 
 

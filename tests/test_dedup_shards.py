@@ -13,6 +13,7 @@ import pytest
 import ray
 from sqlmodel import Session
 
+from core import duplicates
 from core.submissions import submit_file
 from models.jobs import Job, JobStatus
 from tests.test_duplicates_pipeline import CLIPS, _reencoded_copy, _report, _screen
@@ -76,7 +77,8 @@ def test_leases_keep_beating_while_candidates_wait_to_be_verified(embedded_stack
     for more CPUs than there are, so it never starts, and the runner keeps renewing the lease."""
     stack = embedded_stack
     done = _screen(stack, CLIPS / "testvideo.mp4", "t-1")  # screened: its stages are stored
-    with Session(stack.engine) as session:  # screen it again: every stage is current
+    with Session(stack.engine) as session:  # screen it again: every stage is current, and a re-check
+        duplicates.recheck(session, [done])  # of its matches is asked for
         submit_file(session, stack.store, CLIPS / "testvideo.mp4", submission_id=done)
     lease = {"lease_seconds": 1.0, "heartbeat_seconds": 0.2, "task_cpus": 64}
     runner = JobRunner(stack.settings.model_copy(update=lease), stack.engine)

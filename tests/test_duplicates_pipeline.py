@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from core import duplicates, jobs
+from core import duplicate_reasons, duplicates, jobs
 from core.db import init_db, make_engine, session_scope
 from core.submissions import submit_file
 from models.dedup import DuplicateMatch
@@ -67,6 +67,9 @@ def test_copies_are_flagged_both_ways(stack, ray_local, reencoded_trim):
     assert original in near and near[original]["verdict"] == "duplicate"
     assert near[original]["kind"] in {"near", "partial"} and near[original]["same_teacher"] is True
     assert near[original]["segments"] and near[original]["query_coverage"] > 0.5
+    for entry in [*exact, *near.values()]:  # the reasons, in Chinese too
+        assert entry["reasons"] and all(duplicate_reasons.known(r) for r in entry["reasons"])
+        assert entry["reasons_zh"] == duplicate_reasons.all_in_chinese(entry["reasons"])
 
     # The earlier submission's stored report now lists the later copies, and that change is an event.
     later = {d["submission_id"] for d in _report(stack, original)["duplicates"]}

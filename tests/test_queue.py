@@ -14,19 +14,24 @@ from sqlmodel import Session, col, func, select
 from core.db import db_now, session_scope
 from core.jobs import claim, enqueue, finish, heartbeat, release
 from core.stage_results import current as get_stage_results
+from core.stage_results import drop as drop_stage_results
 from core.stage_results import put as put_stage_result
 from models import Job, JobStatus, StageResult, Submission, SubmissionStatus
+from models.base import utcnow
+from models.jobs import Lane
 
 LEASE = 60.0
 REPORT = {"status": "rejected", "error": {"code": "truncated"}}
 
 
-def _submit(engine: sa.Engine, created_at: datetime | None = None) -> tuple[str, str]:
+def _submit(
+    engine: sa.Engine, created_at: datetime | None = None, lane: Lane = Lane.interactive
+) -> tuple[str, str]:
     """A new submission and its job: (submission_id, job_id)."""
     with session_scope(engine) as session:
         sub = Submission(blob_key="sha256/" + "0" * 64, sha256="0" * 64, size_bytes=1)
         session.add(sub)
-        job = enqueue(session, sub.id)
+        job = enqueue(session, sub.id, lane)
         if created_at is not None:
             job.created_at = created_at
     return sub.id, job.id
@@ -230,31 +235,52 @@ def test_poison_job_fails_after_max_attempts(engine: sa.Engine) -> None:
     assert claim(engine, "w4", LEASE, max_attempts=2) is None
 
 
-def test_stage_results_are_written_once_and_matched_by_version(engine: sa.Engine) -> None:
+def test_uploads_are_claimed_before_archive_work_and_a_request_moves_a_job_up(engine: sa.Engine) -> None:
+    old = utcnow() - timedelta(hours=1)
+    archive = [_submit(engine, old + timedelta(seconds=i), Lane.archive)[1] for i in range(3)]
+    upload = _submit(engine)[1]  # queued after the whole archive
+    assert claim(engine, "w", LEASE).id == upload
+    assert claim(engine, "w", LEASE).id == archive[0]  # then the archive, oldest first
+    with session_scope(engine) as session:  # an administrator asks for the last one
+        sub = session.exec(select(Job.submission_id).where(Job.id == archive[2])).one()
+        assert enqueue(session, sub, Lane.interactive).id == archive[2]
+        assert enqueue(session, sub, Lane.archive).lane == Lane.interactive  # never moved down
+    assert claim(engine, "w", LEASE).id == archive[2]
+    assert claim(engine, "w", LEASE).id == archive[1]
+
+
+def test_stage_results_are_matched_by_version_and_replaced_when_computed_again(engine: sa.Engine) -> None:
     sub, _ = _submit(engine)
     with session_scope(engine) as session:
-        assert put_stage_result(session, sub, "probe", "1", {"width": 1280}, 0.5)
-        assert put_stage_result(session, sub, "rendition", "2", {"mode": "remux"}, 3.0)
+        put_stage_result(session, sub, "probe", "1", {"width": 1280}, 0.5)
+        put_stage_result(session, sub, "rendition", "2", {"mode": "remux"}, 3.0)
     with session_scope(engine) as session:
-        assert not put_stage_result(session, sub, "probe", "1", {"width": 1}, 9.0)
-        assert put_stage_result(session, sub, "probe", "2", {"width": 720}, 0.4)
+        put_stage_result(session, sub, "probe", "2", {"width": 720}, 0.4)
     with session_scope(engine, immediate=False) as session:
         got = get_stage_results(session, sub, {"probe": "1", "rendition": "3", "keyframes": "1"})
         assert set(got) == {"probe"}
         assert (got["probe"].data, got["probe"].seconds) == ({"width": 1280}, 0.5)
         assert get_stage_results(session, sub, {"probe": "2"})["probe"].data == {"width": 720}
         assert get_stage_results(session, sub, {}) == {}
+    with session_scope(engine) as session:  # computed again at the same version: the new one stands
+        put_stage_result(session, sub, "probe", "1", {"width": 1}, 9.0)
+    with session_scope(engine) as session:
+        got = get_stage_results(session, sub, {"probe": "1", "rendition": "2"})
+        assert (got["probe"].data, got["probe"].seconds) == ({"width": 1}, 9.0)
+        drop_stage_results(session, [sub], ["probe"])
+    with session_scope(engine, immediate=False) as session:
+        assert set(get_stage_results(session, sub, {"probe": "1", "rendition": "2"})) == {"rendition"}
 
 
 def test_concurrent_duplicate_stage_results(engine: sa.Engine) -> None:
     sub, _ = _submit(engine)
 
-    def put(i: int) -> bool:
+    def put(i: int) -> int:
         with session_scope(engine) as session:
-            return put_stage_result(session, sub, "fingerprint", "1", {"writer": i}, 1.0)
+            put_stage_result(session, sub, "fingerprint", "1", {"writer": i}, 1.0)
+        return i
 
-    stored = _race(6, put)
-    assert sorted(stored) == [False] * 5 + [True]
+    assert sorted(_race(6, put)) == list(range(6))  # none fails on the conflict
     with session_scope(engine, immediate=False) as session:
         rows = session.exec(select(StageResult).where(col(StageResult.submission_id) == sub)).all()
-    assert len(rows) == 1 and rows[0].data == {"writer": stored.index(True)}
+    assert len(rows) == 1 and rows[0].data["writer"] in range(6)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
+from core import jobs
 from core.db import session_scope
 from core.enrolment import enroll
 from core.submissions import SubmissionConflict, submit_file
@@ -193,3 +194,39 @@ def test_presence_and_keyframes_ride_on_the_screening(stack, ray_local):
     unenrolled = _submit(stack, shared / "clips/short_hamilton_clip.mp4", teacher_id="t-unknown")
     JobRunner(stack.settings, stack.engine).run_once()
     assert _report(stack, unenrolled.id)["presence"]["verdict"] == "not_checked"
+
+
+def test_a_stale_presence_is_screened_again_alone_with_the_same_verdict(stack, ray_local):
+    """A changed presence policy makes presence stale: the runner re-screens presence (and keyframes,
+    which read it) on a lighter decode; the rendition, fingerprints and matches stand as stored."""
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data"
+    with Session(stack.engine) as session:
+        enroll(
+            session,
+            stack.store,
+            "t-lin",
+            [shared / "faces/lin_manuel_miranda/ref1.png"],
+            school_code="sc.cd.wh.s001",
+            enrolled_by="test-admin",
+        )
+        session.commit()
+    sub = _submit(stack, shared / "clips/short_hamilton_clip.mp4", teacher_id="t-lin")
+    JobRunner(stack.settings, stack.engine).run_once()
+    first = _report(stack, sub.id)
+    rows = {(r.stage, r.version): r.created_at for r in _stage_rows(stack, sub.id)}
+
+    stricter = stack.settings.model_copy(update={"presence_policy": {"min_ratio": 0.11}})
+    with session_scope(stack.engine) as session:
+        jobs.queue_again(session, session.get(Submission, sub.id))
+    JobRunner(stricter, stack.engine).run_once()
+    again = _report(stack, sub.id)
+    assert again["versions"]["presence"] != first["versions"]["presence"]
+    assert again["rescreen"]["stages"] == ["keyframes", "presence"]
+    assert again["presence"]["verdict"] == first["presence"]["verdict"]
+    assert abs(again["presence"]["teacher_seconds"] - first["presence"]["teacher_seconds"]) <= 2.0
+    assert again["rendition"] == first["rendition"] and again["media"] == first["media"]
+    after = {(r.stage, r.version): r.created_at for r in _stage_rows(stack, sub.id)}
+    kept = {key: at for key, at in rows.items() if key[0] not in ("presence", "keyframes")}
+    assert {"rendition", "fingerprint_visual", "duplicates"} <= {stage for stage, _ in kept}
+    assert all(after[key] == at for key, at in kept.items())  # not computed again, not rewritten
+    assert any(stage == "presence" and key not in rows for key in after for stage in [key[0]])

@@ -18,29 +18,29 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, select
 
-from core import archive_runs, jobs
+from core import archive_runs, jobs, stage_results
 from core.archive_manifest import ManifestRow, read_rows, row_problems
 from core.archive_runs import RunCounts
 from core.audit import Origin
 from core.db import session_scope
+from core.duplicates import MATCHING
 from core.settings import Settings
 from core.storage import BlobStore, digest_of_key
 from core.submissions import create_submission
 from models.archive_runs import ArchiveRun, ArchiveRunItem
-from models.jobs import StageResult
+from models.jobs import Lane
 from models.submissions import Submission, SubmissionStatus
 from pipeline.analysis.registry import ANALYSERS
 from pipeline.errors import MediaError
 from pipeline.media_pass import STAGE_VERSIONS
-from workers.analysers import plan_for
 from workers.archive_sources import ArchiveSource, Unreadable, open_manifest
 from workers.batch import TERMINAL, archive_submission_id, finished_page, stale_stages
 from workers.runner import JobRunner
 
 BATCH_ROWS = 200
-STAGES = (*STAGE_VERSIONS, *(a.stage for a in ANALYSERS))
+STAGES = (*STAGE_VERSIONS, *(a.stage for a in ANALYSERS), MATCHING)  # what --stages may name
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,7 @@ def _queue_rows(
         item.submission_id = sub_id
         sub = session.get(Submission, sub_id)
         if sub is None:
-            create_submission(
+            sub = create_submission(
                 session,
                 key=key,
                 size=size,
@@ -204,6 +204,7 @@ def _queue_rows(
                 teacher_id=r.teacher_id,
                 submission_id=sub_id,
                 origin=origin,
+                lane=None,  # queued below, once
             )
         elif sub.sha256 != digest_of_key(key) or sub.teacher_id != r.teacher_id:
             item.submission_id = None
@@ -212,7 +213,7 @@ def _queue_rows(
         elif sub.status in TERMINAL and sub.status != SubmissionStatus.failed:
             item.outcome = "skipped"  # screened before this run: nothing to do
             continue
-        item.outcome, item.job_id = "queued", jobs.queue_again(session, session.get(Submission, sub_id)).id
+        item.outcome, item.job_id = "queued", jobs.queue_again(session, sub, Lane.archive).id
 
 
 # -- a selection of stored submissions --------------------------------------------------------------------
@@ -272,7 +273,6 @@ def enqueue_selection(
             break
         chosen = [s for s in page if selection.all or s.id in named or reasons[s.id]]
         _selection_batch(
-            settings,
             engine,
             run.id,
             chosen,
@@ -291,7 +291,6 @@ def enqueue_selection(
 
 
 def _selection_batch(
-    settings: Settings,
     engine: Engine,
     run_id: str,
     chosen: list[Submission],
@@ -303,7 +302,6 @@ def _selection_batch(
 ) -> None:
     with session_scope(engine) as session:
         row = archive_runs.next_row(session, run_id)
-        cache: dict[str | None, dict[str, str]] = {}
         for offset, stale in enumerate(chosen):
             sub = session.get(Submission, stale.id)
             why = ",".join(reasons[sub.id] or ["named"] if not stages else [*stages])
@@ -317,25 +315,10 @@ def _selection_batch(
                 detail=why[:1000],
             )
             if not dry_run:
-                if stages:
-                    if sub.teacher_id not in cache:
-                        cache[sub.teacher_id] = plan_for(session, sub, settings).all_versions()
-                    _drop_current(session, sub.id, {s: cache[sub.teacher_id][s] for s in stages})
-                item.outcome, item.job_id = "queued", jobs.queue_again(session, sub).id
+                stage_results.drop(session, [sub.id], stages)
+                item.outcome, item.job_id = "queued", jobs.queue_again(session, sub, Lane.archive).id
             session.add(item)
         archive_runs.advance(session, run_id, last, skipped=skipped)
-
-
-def _drop_current(session: Session, submission_id: str, versions: dict[str, str]) -> None:
-    """Forget the current results of these stages, so the next screening computes them again."""
-    for stage, version in versions.items():
-        session.exec(
-            delete(StageResult).where(
-                StageResult.submission_id == submission_id,
-                StageResult.stage == stage,
-                StageResult.version == version,
-            )
-        )
 
 
 # -- draining --------------------------------------------------------------------------------------------

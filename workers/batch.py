@@ -19,6 +19,7 @@ from core.db import session_scope
 from core.settings import Settings
 from core.storage import BlobStore
 from core.submissions import create_submission, store_file
+from models.jobs import Lane
 from models.submissions import Submission, SubmissionStatus
 from pipeline.dedup import VERSION as DEDUP_VERSION
 from pipeline.errors import MediaError
@@ -119,6 +120,7 @@ def _ingest_one(
                 teacher_id=teacher_id,
                 submission_id=sub_id,
                 origin=origin,
+                lane=Lane.archive,
             )
             session.commit()
     return sub_id
@@ -185,7 +187,7 @@ def requeue(engine: Engine, submission_ids: Iterable[str]) -> int:
             sub = session.get(Submission, submission_id)
             if sub is None:
                 raise KeyError(submission_id)
-            jobs.queue_again(session, sub)
+            jobs.queue_again(session, sub, Lane.archive)
             count += 1
     return count
 

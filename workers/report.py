@@ -11,9 +11,12 @@ from pipeline.media_pass import STAGE_VERSIONS
 
 
 def outcome_to_stages(outcome: dict) -> dict[str, dict]:
-    """Split a task outcome into per-stage data, keyed like the stage results table."""
+    """Split a task outcome into per-stage data, keyed like the stage results table (a
+    re-screening's: only the stages it computed again)."""
     if outcome["status"] == "rejected":
         return {"validate": {"error": outcome["error"]}}
+    if outcome["status"] == "rescreened":
+        return dict(outcome["stages"])
     stages = {
         "validate": {"media": outcome["media"]},
         "rendition": {

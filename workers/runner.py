@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from core import duplicates, jobs, outbox, stage_results
 from core.db import session_scope
+from core.duplicates import FINGERPRINT_STAGES, MATCHING, matching_version
 from core.settings import Settings
 from models.jobs import Job, JobStatus
 from models.submissions import Submission, SubmissionStatus
@@ -24,7 +25,7 @@ from workers.analysers import AnalyserPlan, plan_for
 from workers.dedup import DedupMatcher, Found
 from workers.ray_runtime import cluster_task_slots, ensure_ray
 from workers.report import build_report, failed_report, outcome_to_stages, stages_complete
-from workers.screening_task import screen_submission
+from workers.screening_task import rescreen_submission, screen_submission
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,12 @@ class _InFlight:
     sha256: str
     versions: dict[str, str]
     ref: ray.ObjectRef | None
+    stored: dict[str, dict] = field(default_factory=dict)  # current results reused by this run
+    matched: dict | None = None  # the stored outcome of matching, while the fingerprints stand
     stages: dict[str, dict] | None = None  # set once screened: every stage's data
     new_stages: dict[str, dict] = field(default_factory=dict)  # the stages computed by this run
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds, of this run
+    rescreen: dict | None = None  # what a re-screening computed again and how it decoded
 
 
 def default_worker_id() -> str:
@@ -109,25 +114,41 @@ class JobRunner:
             session.flush()
             plan: AnalyserPlan = plan_for(session, sub, self.settings)
             versions = plan.all_versions()
+            lookup = {**versions, MATCHING: matching_version(versions)}
             stored = {
-                stage: row.data for stage, row in stage_results.current(session, sub.id, versions).items()
+                stage: row.data for stage, row in stage_results.current(session, sub.id, lookup).items()
             }
             sha256, blob_key = sub.sha256, sub.blob_key
+        matched = stored.pop(MATCHING, None)
+        item = _InFlight(job.id, job.submission_id, sha256, versions, None, stored=stored, matched=matched)
         ensure_ray(self.settings)
         if stages_complete(stored, versions):
-            self._screened(_InFlight(job.id, job.submission_id, sha256, versions, None), stored, {})
+            self._screened(item, {})
             return
-        ref = screen_submission.options(
-            num_cpus=self.settings.task_cpus, max_retries=self.settings.task_max_retries
-        ).remote(job.submission_id, blob_key, self.settings.model_dump(), plan)
-        self._in_flight[ref] = _InFlight(job.id, job.submission_id, sha256, versions, ref)
+        options = {"num_cpus": self.settings.task_cpus, "max_retries": self.settings.task_max_retries}
+        settings_data = self.settings.model_dump()
+        rerun = plan.rerun_for(stored)
+        if rerun is None:  # a whole screening: everything is computed again
+            item.stored = {}
+            item.ref = screen_submission.options(**options).remote(
+                item.submission_id, blob_key, settings_data, plan
+            )
+        else:  # the rendition stands: only the analysers without a current result, on a lighter decode
+            item.ref = rescreen_submission.options(**options).remote(
+                item.submission_id, blob_key, settings_data, plan, rerun
+            )
+        self._in_flight[item.ref] = item
 
-    def _screened(self, item: _InFlight, stages: dict[str, dict], new_stages: dict[str, dict]) -> None:
+    def _screened(self, item: _InFlight, new_stages: dict[str, dict]) -> None:
         """Publish the screened submission's signature and start verifying its duplicate candidates;
-        a rejected file is finished at once."""
-        item.stages, item.new_stages = stages, new_stages
+        a rejected file, or one whose fingerprints and matching stand as stored, is finished at once."""
+        item.new_stages = new_stages
+        item.stages = stages = {**item.stored, **new_stages}
         if "error" in stages["validate"]:
             self._complete(item, None)
+            return
+        if item.matched is not None and not FINGERPRINT_STAGES & set(new_stages):
+            self._complete(item, None)  # nothing matching reads has changed: its matches stand
             return
         try:
             request = self.dedup.prepare(item.submission_id, item.sha256, stages, item.versions)
@@ -150,8 +171,9 @@ class JobRunner:
                 self._fail(item.job_id, item.submission_id, item.sha256, f"{type(exc).__name__}: {exc}")
                 continue
             if item.stages is None:  # screened: verify its duplicate candidates next
-                stages = outcome_to_stages(result)
-                self._screened(item, stages, stages)
+                item.timings = result.get("timings", {})
+                item.rescreen = result.get("decode")
+                self._screened(item, outcome_to_stages(result))
             else:
                 self._complete(item, result)
         self._heartbeat()
@@ -169,8 +191,7 @@ class JobRunner:
     def _complete(self, item: _InFlight, found: Found | None) -> None:
         """Write the stage results, the report and the matches (both ways) with their events, in the
         transaction that finishes the job, only while the lease is held."""
-        stages, new_stages, versions = item.stages, item.new_stages, item.versions
-        timings = new_stages.get("rendition", {}).get("timings", {})
+        stages, new_stages, versions, timings = item.stages, item.new_stages, item.versions, item.timings
         submission_id = item.submission_id
 
         def write(session: Session) -> None:
@@ -180,13 +201,19 @@ class JobRunner:
                     stage_results.put(session, submission_id, stage, version, data, timings.get(stage, 0.0))
             report = build_report(submission_id, item.sha256, stages, versions)
             changed: list[str] = []
+            matched = item.matched
             if found is not None:
                 keep = {m["other_id"] for m in found.matches}
                 changed = duplicates.drop_matches(session, submission_id, keep=keep)
                 changed += duplicates.write_matches(session, submission_id, found.matches)
+                matched = {"notes": found.notes}
+                stage_results.put(session, submission_id, MATCHING, matching_version(versions), matched, 0.0)
+            if matched is not None and report["status"] == "screened":
                 report["duplicates"] = duplicates.report_entries(session, submission_id)
-                report["duplicate_notes"] = found.notes
+                report["duplicate_notes"] = matched["notes"]
                 report["versions"]["duplicates"] = DEDUP_VERSION
+            if item.rescreen is not None and report["status"] == "screened":
+                report["rescreen"] = {"stages": sorted(new_stages), **item.rescreen}
             sub = session.get(Submission, submission_id)
             sub.status = SubmissionStatus(report["status"])
             sub.error_code = (report["error"] or {}).get("code")

@@ -395,7 +395,8 @@ def get_media(
 def reprocess(
     submission_id: SubmissionId, request: Request, user: Admin, engine: EngineDep
 ) -> ReprocessPublic:
-    """Queue the screening again (stages whose version did not change are reused)."""
+    """Queue the screening again, ahead of archive runs: stages whose version did not change are
+    reused, and so are the duplicate matches while the fingerprints stand."""
     with session_scope(engine) as session:
         found = administered_submission(session, user, submission_id)
         sub = found.submission

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from core.duplicate_reasons import all_in_chinese
 from core.redaction import duplicate_entries, media_digests
 
 _MEDIA_KEYS = ("duration_s", "width", "height", "fps", "rotation")
@@ -82,6 +83,7 @@ def blind_report(report: dict[str, Any] | None, media_url: Callable[[str], str])
         "duplicates": [
             {
                 **_pick(m, _DUPLICATE_KEYS),
+                "reasons_zh": all_in_chinese(x for x in m.get("reasons") or [] if isinstance(x, str)),
                 "this_is_earlier": m.get("earlier") == r.get("submission_id"),
                 "segments": [_pick(s, _SEGMENT_KEYS) for s in m.get("segments") or [] if isinstance(s, dict)],
             }

@@ -4,7 +4,7 @@ stage, and finishes the analysers in the order their ``reads`` ask for."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,10 +16,18 @@ Declared = TypeVar("Declared", Analyser, type[Analyser])  # analysers or their c
 
 
 class AnalyserHost:
-    def __init__(self, analysers: Sequence[Analyser], sampled_stride: int = 1) -> None:
+    def __init__(
+        self,
+        analysers: Sequence[Analyser],
+        sampled_stride: int = 1,
+        provided: Mapping[str, StageOutput] | None = None,
+    ) -> None:
         """Host ``analysers`` (those fed ``FrameFeed.SAMPLED`` take every ``sampled_stride``-th
-        frame); raises ``ValueError`` when their ``reads`` cannot be satisfied."""
-        self.analysers = finish_order(analysers)
+        frame). A stage they read may be ``provided`` already computed (a re-screening reuses its
+        stored result) instead of hosted; raises ``ValueError`` when their ``reads`` cannot be
+        satisfied."""
+        self.provided = dict(provided or {})
+        self.analysers = finish_order(analysers, done=self.provided)
         self.sampled_stride = max(1, sampled_stride)
         strides = {FrameFeed.EVERY: 1, FrameFeed.SAMPLED: self.sampled_stride}
         self._fed = [(a, strides[a.feed]) for a in self.analysers if a.feed in strides]
@@ -53,22 +61,27 @@ class AnalyserHost:
     def finish(self, workdir: Path, duration_s: float, audio_path: Path | None) -> dict[str, StageOutput]:
         """Finish every analyser, each seeing the results of the stages it reads."""
         results: dict[str, StageOutput] = {}
+        known = dict(self.provided)
         for analyser in self.analysers:
             t0 = time.perf_counter()
-            ctx = FinishContext(workdir, duration_s, audio_path, {s: results[s] for s in analyser.reads})
-            results[analyser.stage] = analyser.finish(ctx)
+            ctx = FinishContext(workdir, duration_s, audio_path, {s: known[s] for s in analyser.reads})
+            results[analyser.stage] = known[analyser.stage] = analyser.finish(ctx)
             self.timings[analyser.stage] += time.perf_counter() - t0
         return results
 
 
 def build_host(
-    analysers: Sequence[type[Analyser]], inputs: Mapping[str, Any], stream: FrameStream
+    analysers: Sequence[type[Analyser]],
+    inputs: Mapping[str, Any],
+    stream: FrameStream,
+    provided: Mapping[str, StageOutput] | None = None,
 ) -> AnalyserHost:
     """Instantiate ``analysers`` with their declared settings taken from ``inputs`` by name (the
-    defaults for the rest) and host them. Raises ``ValueError`` for an input no analyser declares."""
+    defaults for the rest) and host them, with the ``provided`` stages they read. Raises
+    ``ValueError`` for an input no analyser declares."""
     check_inputs(analysers, inputs)
     built = [cls(**{s.name: inputs.get(s.name, s.default) for s in cls.settings}) for cls in analysers]
-    return AnalyserHost(built, stream.sampled_stride)
+    return AnalyserHost(built, stream.sampled_stride, provided)
 
 
 def check_inputs(analysers: Sequence[type[Analyser]], inputs: Mapping[str, Any]) -> None:
@@ -78,10 +91,11 @@ def check_inputs(analysers: Sequence[type[Analyser]], inputs: Mapping[str, Any])
         raise ValueError(f"no analyser declares the settings {unknown}")
 
 
-def finish_order(analysers: Sequence[Declared]) -> list[Declared]:
-    """The analysers in the given order, except that each comes after the stages it reads.
-    Raises ``ValueError`` for a stage declared twice, a read of an absent stage, or a cycle."""
-    stages = [a.stage for a in analysers]
+def finish_order(analysers: Sequence[Declared], done: Collection[str] = ()) -> list[Declared]:
+    """The analysers in the given order, except that each comes after the stages it reads (those
+    ``done`` already are given). Raises ``ValueError`` for a stage declared twice (or both hosted
+    and done), a read of an absent stage, or a cycle."""
+    stages = [a.stage for a in analysers] + list(done)
     if twice := sorted({s for s in stages if stages.count(s) > 1}):
         raise ValueError(f"stages declared more than once: {twice}")
     for a in analysers:
@@ -90,10 +104,19 @@ def finish_order(analysers: Sequence[Declared]) -> list[Declared]:
     ordered: list[Declared] = []
     pending = list(analysers)
     while pending:
-        done = {a.stage for a in ordered}
-        ready = next((a for a in pending if set(a.reads) <= done), None)
+        done_now = set(done) | {a.stage for a in ordered}
+        ready = next((a for a in pending if set(a.reads) <= done_now), None)
         if ready is None:
             raise ValueError(f"stages that read each other in a cycle: {sorted(a.stage for a in pending)}")
         ordered.append(ready)
         pending.remove(ready)
     return ordered
+
+
+def with_readers(analysers: Sequence[Declared], stages: Collection[str]) -> set[str]:
+    """``stages`` and every stage among ``analysers`` that reads one of them, directly or not: what
+    must be computed again when ``stages`` are (a reader's result follows what it read)."""
+    found = set(stages)
+    while grown := {a.stage for a in analysers if a.stage not in found and found & set(a.reads)}:
+        found |= grown
+    return found

@@ -189,4 +189,4 @@ def test_request_ids_and_metrics(client, world):
     assert _post(client, world).status_code == 201
     metrics = client.get("/metrics").text
     assert 'evidence_http_requests_total{method="GET",route="/healthz",status="200"} 2.0' in metrics
-    assert 'evidence_jobs{status="queued"} 1.0' in metrics
+    assert 'evidence_jobs{lane="interactive",status="queued"} 1.0' in metrics
