@@ -8,13 +8,14 @@ from contextlib import asynccontextmanager
 
 import anyio
 import sqlalchemy as sa
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from api import errors, pages
+from api.deps import single_valued_query
 from api.form_stream import BodyLimits
 from api.observability import Metrics, RequestContext, configure_logging
 from api.routes import (
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, engine: sa.Engine | None = None
         version="1",
         summary="Screening of teachers' lesson recordings: uploads, reports, events.",
         lifespan=lifespan,
+        dependencies=[Depends(single_valued_query)],
     )
     app.state.settings, app.state.engine = settings, engine
     app.state.upload_slots = UploadSlots(settings.uploads_max_concurrent, settings.uploads_max_per_user)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
@@ -16,6 +17,7 @@ from api.form_stream import BodyLimits
 from api.session_cookie import cookie_user, csrf_ok
 from api.upload_slots import UploadSlots
 from core.accounts import ADMIN_DEPTH, InvalidCredentials, Principal, authenticate
+from core.errors import DomainError
 from core.settings import Settings
 from core.storage import BlobStore
 from models.accounts import Role
@@ -111,3 +113,11 @@ def require_roles(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
 Uploader = Annotated[Principal, Depends(require_roles(Role.teacher, *ADMIN_ROLES))]
 Admin = Annotated[Principal, Depends(require_roles(*ADMIN_ROLES))]
 AdminOrService = Annotated[Principal, Depends(require_roles(*ADMIN_ROLES, Role.service))]
+
+
+def single_valued_query(request: Request) -> None:
+    """Refuse a query parameter given more than once (``repeated_parameter``): every parameter of this
+    API takes one value, and silently keeping the last of several hides a caller's mistake."""
+    counts = Counter(key for key, _ in request.query_params.multi_items())
+    if repeated := sorted(key for key, n in counts.items() if n > 1):
+        raise DomainError("repeated_parameter", {"parameters": repeated[:10]})

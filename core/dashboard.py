@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlmodel import Session, col, func, select
 
 from core import admin, regions
+from core.pagination import Keyset
 from core.regions import in_region
 from models.dedup import DuplicateMatch
 from models.outbox import DeliveryPublic, DeliveryStatus, Event, WebhookDelivery
@@ -21,15 +22,25 @@ FLAGGED = (Overall.invalid, Overall.duplicate, Overall.needs_review)
 FLAGGING_MATCHES = ("duplicate", "needs_review")
 
 
-def flagged_submissions(session: Session, region: str, limit: int = 50) -> list[SubmissionSummary]:
-    """The region's submissions whose verdict is invalid, duplicate or needs review, newest first."""
+FLAGGED_ORDER = Keyset((Submission.created_at, Submission.id))
+
+
+def flagged_submissions(
+    session: Session, region: str, cursor: str | None = None, limit: int = 50
+) -> tuple[list[SubmissionSummary], str | None]:
+    """A page of the region's submissions whose verdict is invalid, duplicate or needs review, newest
+    first, after ``cursor``; and the cursor of the next page (None on the last). ``ValueError`` for
+    a cursor that is not one of this list's."""
     stmt = (
         select(Submission, Teacher.school_code, Teacher.subject, SubmissionMeta)
         .join(Teacher, col(Submission.teacher_id) == col(Teacher.id))
         .join(SubmissionMeta, col(SubmissionMeta.submission_id) == col(Submission.id))
         .where(in_region(Teacher.school_code, region), col(SubmissionMeta.overall).in_(FLAGGED))
-        .order_by(col(Submission.created_at).desc(), col(Submission.id).desc())
-        .limit(limit)
+    )
+    rows, next_cursor = FLAGGED_ORDER.page(
+        session.exec(FLAGGED_ORDER.select(stmt, cursor, limit)).all(),
+        limit,
+        key=lambda row: (row[0].created_at, row[0].id),
     )
     return [
         SubmissionSummary(
@@ -44,8 +55,8 @@ def flagged_submissions(session: Session, region: str, limit: int = 50) -> list[
             created_at=sub.created_at,
             updated_at=sub.updated_at,
         )
-        for sub, school, subject, meta in session.exec(stmt).all()
-    ]
+        for sub, school, subject, meta in rows
+    ], next_cursor
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "method_not_allowed": ("This method is not allowed here.", "不允许使用该请求方法。"),
     "invalid_request": ("The request is invalid.", "请求无效。"),
     "unknown_field": ("The request has a field this endpoint does not accept.", "请求包含不被接受的字段。"),
+    "repeated_parameter": (
+        "A query parameter is given more than once; give each one once.",
+        "查询参数重复出现；每个参数只能给出一次。",
+    ),
     "invalid_micro_capability": (
         "Give 1 to 30 micro-capability codes from A1–A13, B1–B10 and C1–C7.",
         "请填写 1 到 30 个微能力点编号（A1–A13、B1–B10、C1–C7）。",

@@ -5,6 +5,8 @@ submitted first; webhook delivery health. All of one region inside the administr
 
 from __future__ import annotations
 
+import re
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
@@ -15,6 +17,7 @@ from core import admin, dashboard, regions
 from core.access import administered_region
 from core.accounts import ADMIN_DEPTH
 from core.errors import NotFound
+from core.pagination import TIME_ID_CURSOR
 
 router = APIRouter(include_in_schema=False)
 CHARTED = ("invalid", "needs_review", "duplicate")
@@ -22,10 +25,13 @@ CHARTED = ("invalid", "needs_review", "duplicate")
 
 @router.get("/admin", response_class=HTMLResponse)
 def region_dashboard(
-    request: Request, reader: Reader, session: SessionDep, region: str | None = None
+    request: Request, reader: Reader, session: SessionDep, region: str | None = None, after: str | None = None
 ) -> HTMLResponse:
-    """The dashboard of the administrator's region, or of ``?region=`` inside it (else not found)."""
+    """The dashboard of the administrator's region, or of ``?region=`` inside it (else not found); the
+    flagged queue's page after ``?after=`` (the cursor of its "next page" link)."""
     user = require(reader, *ADMIN_DEPTH)
+    if after is not None and not re.fullmatch(TIME_ID_CURSOR, after):
+        raise PageError(400, "bad_cursor")
     try:
         scope = administered_region(user, regions.normalize(region) if region else None)
     except (NotFound, regions.InvalidRegion):
@@ -40,6 +46,7 @@ def region_dashboard(
         "counts": {o: [g.by_overall.get(o, 0) for g in stats.groups] for o in CHARTED},
         "rates": {o: [g.rates.get(o, 0.0) for g in stats.groups] for o in CHARTED},
     }
+    flagged, flagged_next = dashboard.flagged_submissions(session, scope, after)
     own = user.admin_scope or scope
     parts = scope.split(".")
     crumbs = [".".join(parts[:n]) for n in range(regions.depth(own), len(parts) + 1)]
@@ -52,7 +59,9 @@ def region_dashboard(
         by_teacher=by_teacher,
         chart=chart,
         charted=CHARTED,
-        flagged=dashboard.flagged_submissions(session, scope),
+        flagged=flagged,
+        flagged_next=flagged_next,
+        flagged_paged=after is not None,
         clusters=dashboard.duplicate_clusters(session, scope, own),
         health=dashboard.webhook_health(session, scope),
     )

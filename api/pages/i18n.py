@@ -26,6 +26,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "nav_admin": ("区域统计", "Region dashboard"),
     "error_title": ("出错了", "Something went wrong"),
     "not_found": ("未找到该页面，或您无权查看。", "Not found, or not yours to see."),
+    "bad_cursor": (
+        "翻页链接无效，请从第一页重新查看。",
+        "This page link is not valid; start again from the first page.",
+    ),
     "forbidden": ("您的角色无法打开此页面。", "Your role cannot open this page."),
     "back_home": ("返回首页", "Back to the start page"),
     # teacher page
@@ -159,6 +163,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "group_teacher": ("按教师", "By teacher"),
     "flagged_queue": ("待处理的问题提交", "Flagged submissions"),
     "no_flagged": ("没有问题提交。", "No flagged submission."),
+    "next_page": ("下一页", "Next page"),
+    "first_page": ("回到第一页", "First page"),
     "submission": ("提交", "Submission"),
     "teacher": ("教师", "Teacher"),
     "school": ("学校", "School"),

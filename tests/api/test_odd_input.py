@@ -1,4 +1,5 @@
-"""Odd input: date-times UTC cannot hold are a 422, not a 500; /metrics behind a token."""
+"""Odd input: date-times UTC cannot hold are a 422, not a 500; a query parameter given twice is a 422;
+/metrics behind a token."""
 
 from __future__ import annotations
 
@@ -30,3 +31,13 @@ def test_metrics_behind_a_token(world):
         assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
         resp = client.get("/metrics", headers={"Authorization": "Bearer m-" + "t" * 30})
         assert resp.status_code == 200 and "evidence_jobs" in resp.text
+
+
+def test_a_query_parameter_given_twice_is_refused(client, world):
+    auth = world.auth("county_admin")
+    chinese = {**auth, "Accept-Language": "zh-CN"}
+    resp = client.get("/v1/admin/submissions?duplicate=true&duplicate=false", headers=chinese)
+    error = resp.json()["error"]
+    assert resp.status_code == 422 and error["code"] == "repeated_parameter"
+    assert error["detail"] == {"parameters": ["duplicate"]} and "重复" in error["message"]
+    assert client.get("/v1/admin/submissions?duplicate=true", headers=auth).status_code == 200

@@ -5,16 +5,18 @@ region; a county administrator sees no other county."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from core.db import session_scope
 from core.duplicates import match_fields, write_matches
 from models.outbox import DeliveryStatus, Event, WebhookDelivery
-from tests.pages.conftest import PHONE, open_as, snap
+from models.submissions import Overall, Submission, SubmissionMeta
+from models.teachers import Teacher
+from tests.pages.conftest import PHONE, open_as, sign_in, snap
 
 pytestmark = pytest.mark.slow
 OVERALLS = ("invalid", "needs_review", "duplicate")
@@ -116,3 +118,39 @@ def test_province_admin_sees_cities_and_the_copy_across_provinces_only_as_a_coun
     assert page.locator("#clusters .cluster").get_attribute("data-outside") == "1"
     snap(page, "admin-province")
     page.context.close()
+
+
+def test_the_flagged_queue_pages_newest_first_without_repeats(web, world):
+    """Beyond one page of flagged submissions, "next page" links walk the rest, each once."""
+    with session_scope(world.engine) as session:
+        base = datetime.now(UTC)
+        for i in range(57):
+            sub = Submission(
+                blob_key="sha256/" + f"{i:064x}", sha256=f"{i:064x}", size_bytes=1, teacher_id="t_b"
+            )
+            sub.created_at = base - timedelta(minutes=i)
+            session.add(sub)
+            session.flush()
+            session.add(SubmissionMeta(submission_id=sub.id, overall=Overall.invalid))
+    with Session(world.engine) as session:
+        total = len(
+            session.exec(
+                select(Submission.id)
+                .join(Teacher, Submission.teacher_id == Teacher.id)
+                .join(SubmissionMeta, SubmissionMeta.submission_id == Submission.id)
+                .where(Teacher.school_code.startswith("sc.cd.wh."))
+                .where(SubmissionMeta.overall.in_([Overall.invalid, Overall.duplicate, Overall.needs_review]))
+            ).all()
+        )
+    assert sign_in(web, "county_admin").status_code == 303
+    seen, url = [], "/admin"
+    while url:
+        html = web.get(url).text
+        flagged = html.split('id="flagged"', 1)[1].split("</section>", 1)[0]
+        rows = re.findall(r'<tr data-id="([^"]+)"', flagged)
+        assert len(rows) <= 50 and rows
+        seen += rows
+        found = re.search(r'id="flagged-next" href="([^"]+)"', flagged)
+        url = "/admin" + found.group(1).replace("&amp;", "&").split("#")[0] if found else None
+    assert len(seen) == len(set(seen)) == total >= 57  # every flagged submission once
+    assert web.get("/admin?after=not-a-cursor").status_code == 400
