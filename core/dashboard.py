@@ -79,8 +79,21 @@ class Cluster:
     verdict: str = "needs_review"  # duplicate when any of its matches is one
 
 
-def duplicate_clusters(session: Session, region: str, oversees: str, limit: int = 20) -> list[Cluster]:
-    """Clusters that hold a submission of ``region``; members outside ``oversees`` are only counted."""
+@dataclass
+class ClusterPage:
+    """One page of the clusters, largest first: ``page`` counts from 1 of ``pages``."""
+
+    clusters: list[Cluster]
+    total: int
+    page: int
+    pages: int
+
+
+def duplicate_clusters(
+    session: Session, region: str, oversees: str, page: int = 1, per_page: int = 20
+) -> ClusterPage:
+    """Page ``page`` of the clusters that hold a submission of ``region``, largest first; members
+    outside ``oversees`` are only counted. A page past the last gives the last."""
     in_reach = (
         select(Submission.id)
         .join(Teacher, col(Submission.teacher_id) == col(Teacher.id))
@@ -131,8 +144,10 @@ def duplicate_clusters(session: Session, region: str, oversees: str, limit: int 
                 cluster.outside += 1
                 cluster.first_outside = cluster.first_outside or n == 0
         clusters.append(cluster)
-    clusters.sort(key=lambda c: (-(len(c.members) + c.outside), c.members[0].created_at if c.members else 0))
-    return clusters[:limit]
+    clusters.sort(key=lambda c: (-(len(c.members) + c.outside), c.members[0].created_at, c.members[0].id))
+    pages = max(1, -(-len(clusters) // per_page))
+    page = min(max(1, page), pages)
+    return ClusterPage(clusters[(page - 1) * per_page : page * per_page], len(clusters), page, pages)
 
 
 @dataclass

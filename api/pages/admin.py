@@ -6,8 +6,9 @@ submitted first; webhook delivery health. All of one region inside the administr
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep
@@ -25,10 +26,16 @@ CHARTED = ("invalid", "needs_review", "duplicate")
 
 @router.get("/admin", response_class=HTMLResponse)
 def region_dashboard(
-    request: Request, reader: Reader, session: SessionDep, region: str | None = None, after: str | None = None
+    request: Request,
+    reader: Reader,
+    session: SessionDep,
+    region: str | None = None,
+    after: str | None = None,
+    clusters: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> HTMLResponse:
     """The dashboard of the administrator's region, or of ``?region=`` inside it (else not found); the
-    flagged queue's page after ``?after=`` (the cursor of its "next page" link)."""
+    flagged queue's page after ``?after=`` (the cursor of its "next page" link) and the clusters'
+    page ``?clusters=``."""
     user = require(reader, *ADMIN_DEPTH)
     if after is not None and not re.fullmatch(TIME_ID_CURSOR, after):
         raise PageError(400, "bad_cursor")
@@ -62,6 +69,6 @@ def region_dashboard(
         flagged=flagged,
         flagged_next=flagged_next,
         flagged_paged=after is not None,
-        clusters=dashboard.duplicate_clusters(session, scope, own),
+        clusters=dashboard.duplicate_clusters(session, scope, own, page=clusters),
         health=dashboard.webhook_health(session, scope),
     )

@@ -165,6 +165,11 @@ STRINGS: dict[str, tuple[str, str]] = {
     "no_flagged": ("没有问题提交。", "No flagged submission."),
     "next_page": ("下一页", "Next page"),
     "first_page": ("回到第一页", "First page"),
+    "previous_page": ("上一页", "Previous page"),
+    "clusters_page": (
+        "第 {page}/{pages} 页，共 {total} 个重复提交簇",
+        "Page {page} of {pages}, {total} clusters",
+    ),
     "submission": ("提交", "Submission"),
     "teacher": ("教师", "Teacher"),
     "school": ("学校", "School"),

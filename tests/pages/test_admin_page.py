@@ -154,3 +154,28 @@ def test_the_flagged_queue_pages_newest_first_without_repeats(web, world):
         url = "/admin" + found.group(1).replace("&amp;", "&").split("#")[0] if found else None
     assert len(seen) == len(set(seen)) == total >= 57  # every flagged submission once
     assert web.get("/admin?after=not-a-cursor").status_code == 400
+
+
+def test_duplicate_clusters_page_largest_first(web, world):
+    """More clusters than a page holds: pages of 20, each cluster on one page only."""
+    template = world.report("a")["duplicates"][0]
+    with session_scope(world.engine) as session:
+        for i in range(23):  # 23 pairs of copies in the county
+            pair = []
+            for side in range(2):
+                digest = f"{1000 + 2 * i + side:064x}"
+                sub = Submission(blob_key="sha256/" + digest, sha256=digest, size_bytes=1, teacher_id="t_b")
+                session.add(sub)
+                session.flush()
+                session.add(SubmissionMeta(submission_id=sub.id, overall=Overall.duplicate))
+                pair.append(sub.id)
+            write_matches(session, pair[0], [match_fields(pair[1], {**template, "verdict": "duplicate"})])
+    assert sign_in(web, "county_admin").status_code == 303
+    first = web.get("/admin").text.split('id="clusters"', 1)[1].split("</section>", 1)[0]
+    total = int(re.search(r"共 (\d+) 个重复提交簇", first).group(1))
+    assert total >= 23 and first.count('class="cluster"') == 20
+    second = web.get("/admin?clusters=2").text.split('id="clusters"', 1)[1].split("</section>", 1)[0]
+    assert second.count('class="cluster"') == total - 20 and 'id="clusters-prev"' in second
+    ids = [re.findall(r'<li data-id="([^"]+)"', html) for html in (first, second)]
+    assert not set(ids[0]) & set(ids[1])  # no cluster on both pages
+    assert web.get("/admin?clusters=0").status_code == 422
