@@ -70,12 +70,14 @@ def _set_disabled(user_id: str, disabled: bool) -> None:
 
 
 def disable_command(user_id: Annotated[str, typer.Argument(help="User id (usr_…)")]) -> None:
-    """Disable a user: every token and API key of theirs is refused from the next request on."""
+    """Disable a user: every token, session and API key of theirs is refused from the next request on;
+    their tokens and sessions for good."""
     _set_disabled(user_id, True)
 
 
 def enable_command(user_id: Annotated[str, typer.Argument(help="User id (usr_…)")]) -> None:
-    """Enable a disabled user again (their unexpired tokens and unrevoked keys work again)."""
+    """Enable a disabled user again: their unrevoked API keys work again, tokens and sessions from
+    before the disable do not (issue a fresh token)."""
     _set_disabled(user_id, False)
 
 

@@ -1,7 +1,10 @@
-"""Authentication: HS256-pinned JWTs (``exp``, ``aud``, ``iss``, ``sub`` required) and hashed API keys.
+"""Authentication: HS256-pinned JWTs (``exp``, ``aud``, ``iss``, ``sub``, ``iat`` required) and hashed
+API keys.
 
 A token names a user; roles and region are read from the database on every request, so a change
-takes effect at once.
+takes effect at once. Disabling a user ends their tokens (and browser sessions) for good: those issued
+before it stay refused once the user is enabled again. API keys are only refused while the user is
+disabled; a key ends when it is revoked.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import jwt
 from sqlmodel import Session, select
@@ -99,8 +103,8 @@ def issue_token(settings: Settings, user_id: str, ttl_s: float | None = None) ->
     return jwt.encode(claims, jwt_secret(settings), algorithm=ALGORITHM)
 
 
-def decode_token(settings: Settings, token: str) -> str:
-    """The user id of a valid token; raises ``InvalidCredentials``."""
+def _token_claims(settings: Settings, token: str) -> tuple[str, datetime]:
+    """The user id and issue time of a valid token; raises ``InvalidCredentials``."""
     try:
         claims = jwt.decode(
             token,
@@ -108,11 +112,17 @@ def decode_token(settings: Settings, token: str) -> str:
             algorithms=[ALGORITHM],
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
-            options={"require": ["exp", "aud", "iss", "sub"]},
+            options={"require": ["exp", "aud", "iss", "sub", "iat"]},
         )
-    except jwt.PyJWTError as exc:
+        issued_at = datetime.fromtimestamp(int(claims["iat"]), UTC)
+    except (jwt.PyJWTError, TypeError, ValueError, OverflowError, OSError) as exc:
         raise InvalidCredentials(str(exc)) from exc
-    return str(claims["sub"])
+    return str(claims["sub"]), issued_at
+
+
+def decode_token(settings: Settings, token: str) -> str:
+    """The user id of a valid token; raises ``InvalidCredentials``."""
+    return _token_claims(settings, token)[0]
 
 
 def _sha256(secret: str) -> str:
@@ -138,12 +148,16 @@ def api_key_user(session: Session, token: str) -> str:
     return row.user_id
 
 
-def load_principal(session: Session, user_id: str) -> Principal:
+def load_principal(session: Session, user_id: str, issued_at: datetime | None = None) -> Principal:
     """The active user ``user_id`` with its roles; raises ``InvalidCredentials``. Every way of
-    signing in ends here, so a disabled user is refused whatever credential it shows."""
+    signing in ends here, so a disabled user is refused whatever credential it shows, and a token or
+    session issued (``issued_at``) before the user's ``tokens_valid_after`` is refused for good. API
+    keys pass no ``issued_at``: they have their own revocation."""
     user = session.get(User, user_id)
     if user is None or user.disabled:
         raise InvalidCredentials("unknown or disabled user")
+    if issued_at is not None and user.tokens_valid_after is not None and issued_at < user.tokens_valid_after:
+        raise InvalidCredentials("issued before the user was disabled")
     roles = frozenset(session.exec(select(UserRole.role).where(UserRole.user_id == user_id)))
     return Principal(user.id, roles, user.region, user.teacher_id, user.name)
 
@@ -151,10 +165,9 @@ def load_principal(session: Session, user_id: str) -> Principal:
 def authenticate(session: Session, settings: Settings, token: str) -> Principal:
     """The principal a bearer token or API key names; raises ``InvalidCredentials``."""
     if token.startswith(API_KEY_PREFIX):
-        user_id = api_key_user(session, token)
-    else:
-        user_id = decode_token(settings, token)
-    return load_principal(session, user_id)
+        return load_principal(session, api_key_user(session, token))
+    user_id, issued_at = _token_claims(settings, token)
+    return load_principal(session, user_id, issued_at)
 
 
 def create_user(
@@ -209,13 +222,28 @@ def managed_user(session: Session, user_id: str, actor: Principal | None = None)
     return user
 
 
+def _next_whole_second(at: datetime) -> datetime:
+    return at.replace(microsecond=0) + timedelta(seconds=1)
+
+
 def set_disabled(
     session: Session, user_id: str, disabled: bool, origin: Origin, actor: Principal | None = None
 ) -> User:
-    """Disable (or enable again) a user, audited: a disabled user's tokens and keys are refused at
-    once. ``actor``: the administrator doing it through the API (None: the CLI)."""
+    """Disable (or enable again) a user, audited. ``actor``: the administrator doing it through the
+    API (None: the CLI).
+
+    Disabling refuses the user's tokens, sessions and API keys at once, and ends every token and
+    session issued before it for good (``tokens_valid_after``: the next whole second, as a token's
+    ``iat`` is in whole seconds, so one issued in the same second is refused too). Enabling again
+    lets the API keys work again; within that second it waits for the second to end (at most 1 s),
+    so whatever is issued after enabling is valid."""
     user = managed_user(session, user_id, actor)
     if user.disabled != disabled:
+        now = utcnow()
+        if disabled:
+            user.tokens_valid_after = _next_whole_second(now)
+        elif user.tokens_valid_after is not None and now < user.tokens_valid_after:
+            time.sleep(min((user.tokens_valid_after - now).total_seconds(), 1.0))
         user.disabled = disabled
         session.add(user)
         action = "user.disable" if disabled else "user.enable"

@@ -1,16 +1,20 @@
 """Quotas for API callers: open resumable uploads per caller, and submissions and bytes per teacher
-in any 24 hours. Open uploads count as already submitted, so completing one is never refused.
+in any 24 hours. Open uploads (and those being completed) count as already submitted, so completing
+one is never refused.
 
 Only the API's upload routes check them: the CLI's batch and reprocess runs, and administrators'
 reprocessing, are not limited. Over a quota the refusal (``LimitReached``) names the limit and when
-trying again may succeed.
+trying again may succeed. A check and the insert it guards run in one transaction under ``lock``, so
+concurrent requests cannot all pass.
 """
 
 from __future__ import annotations
 
+import zlib
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, col, select
+import sqlalchemy as sa
+from sqlmodel import Session, col, or_, select
 
 from core.errors import LimitReached
 from core.settings import Settings
@@ -18,6 +22,23 @@ from models.submissions import Submission, SubmissionMeta
 from models.uploads import Upload, UploadStatus
 
 WINDOW = timedelta(hours=24)
+_LOCK_SPACE = 7_411_020  # first key of pg_advisory_xact_lock(int, int): the quota locks
+
+
+def _lock_key(name: str) -> int:
+    return zlib.crc32(name.encode()) & 0x7FFFFFFF
+
+
+def lock(session: Session, teacher_id: str, user_id: str | None = None) -> None:
+    """Hold the quotas of ``teacher_id`` (and of caller ``user_id``) until the transaction ends: on
+    PostgreSQL transaction-level advisory locks, taken in a fixed order; on SQLite the write
+    transaction (``session_scope``: ``BEGIN IMMEDIATE``) serialises already. Take it before checking."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    keys = {_lock_key(f"teacher:{teacher_id}")} | ({_lock_key(f"user:{user_id}")} if user_id else set())
+    for key in sorted(keys):
+        pair = sa.cast(_LOCK_SPACE, sa.Integer), sa.cast(key, sa.Integer)
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(*pair)))
 
 
 def check_open_uploads(session: Session, settings: Settings, user_id: str, now: datetime) -> None:
@@ -54,9 +75,13 @@ def check_teacher_day(
         )
         .order_by(col(Submission.created_at))
     ).all()
-    reserved = session.exec(
+    reserved = session.exec(  # open uploads, and those being completed (not yet a submission)
         select(Upload.size_bytes).where(
-            Upload.teacher_id == teacher_id, Upload.status == UploadStatus.open, col(Upload.expires_at) > now
+            Upload.teacher_id == teacher_id,
+            or_(
+                (col(Upload.status) == UploadStatus.open) & (col(Upload.expires_at) > now),
+                col(Upload.status) == UploadStatus.completing,
+            ),
         )
     ).all()
     count = len(recent) + len(reserved)

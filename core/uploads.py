@@ -18,7 +18,7 @@ from core.access import visible_teacher
 from core.accounts import Principal
 from core.audit import Origin, record
 from core.db import session_scope
-from core.errors import DomainError, NotFound
+from core.errors import DomainError, LimitReached, NotFound
 from core.multipart import Part, PartSink, PartTooLarge, Staging, part_uploads
 from core.settings import Settings
 from core.storage import BlobStore
@@ -154,35 +154,45 @@ def start(
     body: UploadCreate,
     on_created: Callable[[Session, UploadPublic], None] = lambda *_: None,
 ) -> UploadPublic:
-    """Open an upload for a teacher the caller may see, within the caller's quotas; ``on_created``
-    runs in its transaction."""
+    """Open an upload for a teacher the caller may see, within the caller's quotas (checked first, and
+    again under ``quotas.lock`` with the insert); ``on_created`` runs in its transaction."""
     now = utcnow()
+
+    def check_quotas(session: Session) -> None:
+        quotas.check_open_uploads(session, settings, actor.user_id, now)
+        quotas.check_teacher_day(session, settings, body.teacher_id, body.size_bytes, now)
+
     with Session(engine) as session:
         visible_teacher(session, actor, body.teacher_id)
         check_resubmission(session, body.teacher_id, body.resubmission_of)
-        quotas.check_open_uploads(session, settings, actor.user_id, now)
-        quotas.check_teacher_day(session, settings, body.teacher_id, body.size_bytes, now)
+        check_quotas(session)
     started = part_uploads(store).start()
-    with session_scope(engine) as session:
-        upload = Upload(
-            user_id=actor.user_id,
-            teacher_id=body.teacher_id,
-            micro_capabilities=list(body.micro_capabilities),
-            resubmission_of=body.resubmission_of,
-            filename=body.filename,
-            size_bytes=body.size_bytes,
-            part_bytes=part_bytes_for(settings, store, body.size_bytes),
-            staging_key=started.key,
-            backend_upload_id=started.backend_id,
-            created_at=now,
-            expires_at=expiry(settings, now, now),
-        )
-        session.add(upload)
-        teacher = visible_teacher(session, actor, body.teacher_id)
-        record(session, origin, "upload.start", "upload", upload.id, region=teacher.school_code)
-        result = describe(upload, store, settings, [])
-        on_created(session, result)
-        return result
+    try:
+        with session_scope(engine) as session:
+            quotas.lock(session, body.teacher_id, actor.user_id)
+            check_quotas(session)  # again, under the lock: concurrent requests cannot all pass
+            upload = Upload(
+                user_id=actor.user_id,
+                teacher_id=body.teacher_id,
+                micro_capabilities=list(body.micro_capabilities),
+                resubmission_of=body.resubmission_of,
+                filename=body.filename,
+                size_bytes=body.size_bytes,
+                part_bytes=part_bytes_for(settings, store, body.size_bytes),
+                staging_key=started.key,
+                backend_upload_id=started.backend_id,
+                created_at=now,
+                expires_at=expiry(settings, now, now),
+            )
+            session.add(upload)
+            teacher = visible_teacher(session, actor, body.teacher_id)
+            record(session, origin, "upload.start", "upload", upload.id, region=teacher.school_code)
+            result = describe(upload, store, settings, [])
+            on_created(session, result)
+            return result
+    except LimitReached:  # a concurrent request took the room meanwhile
+        part_uploads(store).abort(started)
+        raise
 
 
 def _own_live(

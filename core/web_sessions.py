@@ -1,6 +1,7 @@
 """Browser sessions: a sign-in opens one, named by a random cookie of which only the SHA-256 is
 stored; it ends on sign-out, after an idle spell, at its absolute end, when the password is set again,
-and when its user is disabled. Each carries a CSRF token that state-changing requests must echo."""
+and when its user is disabled (one opened before the disable stays refused once the user is enabled
+again: ``User.tokens_valid_after``). Each carries a CSRF token that state-changing requests must echo."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sqlmodel import Session, delete
 from core.accounts import InvalidCredentials, Principal, load_principal
 from core.db import session_scope
 from core.settings import Settings
+from models.accounts import User
 from models.base import utcnow
 from models.web_auth import WebSession
 
@@ -69,12 +71,13 @@ def signed_in(engine: sa.Engine, settings: Settings, token: str) -> SignedIn:
         principal = None
         if not expired:
             with contextlib.suppress(InvalidCredentials):
-                principal = load_principal(session, row.user_id)
+                principal = load_principal(session, row.user_id, row.created_at)
     if principal is None:
         with session_scope(engine) as write:
-            if expired:
+            user = write.get(User, row.user_id)
+            if expired or (user is not None and not user.disabled):  # expired, or opened before a disable
                 write.exec(delete(WebSession).where(WebSession.id == sid))
-            else:  # the user was disabled (or removed): none of their sessions may live on
+            else:  # the user is disabled (or removed): none of their sessions may live on
                 end_all(write, row.user_id)
         raise InvalidCredentials("session expired, or its user is disabled")
     if now - row.last_seen_at >= TOUCH_EVERY:

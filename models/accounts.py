@@ -33,6 +33,9 @@ class User(UserBase, table=True):
     id: str = Field(default_factory=lambda: new_id("usr"), primary_key=True, max_length=64)
     disabled: bool = False
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+    # Set when the user is disabled: bearer tokens and browser sessions issued before it are refused
+    # for good, even once the user is enabled again (``core.accounts.set_disabled``).
+    tokens_valid_after: datetime | None = Field(default=None, sa_type=UTCDateTime())
 
 
 class UserRole(SQLModel, table=True):

@@ -31,13 +31,15 @@ def _set_disabled(
 
 @router.post("/users/{user_id}/disable", response_model=UserPublic, responses=responses(401, 403, 404, 422))
 def disable_user(user_id: UserId, request: Request, user: Admin, engine: EngineDep) -> UserPublic:
-    """Disable a user of the caller's region: their tokens and keys are refused from the next request."""
+    """Disable a user of the caller's region: their tokens, sessions and keys are refused from the next
+    request; their tokens and sessions for good."""
     return _set_disabled(request, user, engine, user_id, True)
 
 
 @router.post("/users/{user_id}/enable", response_model=UserPublic, responses=responses(401, 403, 404, 422))
 def enable_user(user_id: UserId, request: Request, user: Admin, engine: EngineDep) -> UserPublic:
-    """Enable a disabled user of the caller's region again."""
+    """Enable a disabled user of the caller's region again: their unrevoked API keys work again; tokens
+    and sessions issued before the disable stay refused."""
     return _set_disabled(request, user, engine, user_id, False)
 
 

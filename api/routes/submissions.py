@@ -229,6 +229,7 @@ async def _create(
 
     def write() -> SubmissionPublic:
         with session_scope(engine) as session:
+            quotas.lock(session, teacher_id)  # the check and the insert as one step
             quotas.check_teacher_day(session, settings, teacher_id, form.size, utcnow())
             sub = submissions.create_submission(
                 session,

@@ -28,7 +28,8 @@ SECRET = "auth-secret-" + "z" * 64
 
 def _claims(settings: Settings, **override) -> dict:
     now = int(time.time())
-    claims = {"sub": "usr_1", "iss": settings.jwt_issuer, "aud": settings.jwt_audience, "exp": now + 60}
+    claims = {"sub": "usr_1", "iss": settings.jwt_issuer, "aud": settings.jwt_audience, "iat": now}
+    claims["exp"] = now + 60
     claims.update(override)
     return {k: v for k, v in claims.items() if v is not None}
 
@@ -42,7 +43,7 @@ def test_issued_token_names_the_user(settings):
     assert decode_token(settings, issue_token(settings, "usr_42")) == "usr_42"
 
 
-@pytest.mark.parametrize("missing", ["exp", "aud", "iss", "sub"])
+@pytest.mark.parametrize("missing", ["exp", "aud", "iss", "sub", "iat"])
 def test_a_required_claim_missing_is_refused(settings, missing):
     token = jwt.encode(_claims(settings, **{missing: None}), SECRET, algorithm="HS256")
     with pytest.raises(InvalidCredentials):

@@ -1,20 +1,28 @@
 """Quotas for API callers: 429 with ``Retry-After`` naming the limit in English and Chinese; the CLI
-and administrators' reprocessing are not limited."""
+and administrators' reprocessing are not limited; concurrent requests cannot overshoot a quota."""
 
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import Session
+from sqlmodel import Session, func, select
 
 from api.app import create_app
+from core.db import session_scope
 from core.settings import Settings
 from core.submissions import submit_file
+from models.submissions import Submission
+from models.uploads import Upload, UploadStatus
 from tests.api.conftest import build_world
 
 DATA = {"teacher_id": "t_a", "micro_capabilities": "A1"}
+RACERS = 8
 
 
 @pytest.fixture
@@ -79,3 +87,72 @@ def test_open_uploads_per_caller(quota_world):
     _refused(client.post("/v1/uploads", json=body, headers=world.auth("teacher")), "quota_open_uploads")
     client.delete(f"/v1/uploads/{first.json()['id']}", headers=world.auth("teacher"))
     assert client.post("/v1/uploads", json=body, headers=world.auth("teacher")).status_code == 201
+
+
+@pytest.mark.parametrize("quota_world", [{"quota_submissions_per_day": 2}], indirect=True)
+def test_an_upload_being_completed_still_counts(quota_world):
+    world, client = quota_world  # lesson "a": 1 of 2
+    upload = {"teacher_id": "t_a", "micro_capabilities": "A1", "size_bytes": 10}
+    started = client.post("/v1/uploads", json=upload, headers=world.auth("teacher"))
+    assert started.status_code == 201  # 2 of 2
+    with session_scope(world.engine) as session:  # its parts being joined: not yet a submission
+        session.get(Upload, started.json()["id"]).status = UploadStatus.completing
+    _refused(_post(client, world, b"one more" * 100), "quota_submissions_per_day")
+
+
+def _race(n: int, fn: Callable[[int], Any]) -> list[Any]:
+    """``fn(i)`` in ``n`` threads released together by a barrier; returns the results."""
+    barrier = threading.Barrier(n)
+    results: list[Any] = [None] * n
+
+    def run(i: int) -> None:
+        barrier.wait()
+        results[i] = fn(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def _outcome(responses: list[Any], code: str) -> Counter:
+    assert all(r.status_code == 201 or r.json()["error"]["code"] == code for r in responses)
+    return Counter(r.status_code for r in responses)
+
+
+@pytest.mark.parametrize(
+    "quota_world",
+    [{"quota_submissions_per_day": 4, "quota_open_uploads": 0, "uploads_max_per_user": RACERS}],
+    indirect=True,
+)
+def test_concurrent_submissions_and_uploads_stay_within_the_teachers_quota(quota_world):
+    world, client = quota_world  # lesson "a" counts: room for 3 more of teacher A's
+    upload = {"teacher_id": "t_a", "micro_capabilities": "A1", "size_bytes": 10}
+
+    def create(i: int) -> Any:
+        if i % 2:
+            return client.post("/v1/uploads", json=upload, headers=world.auth("teacher"))
+        return _post(client, world, b"racing lesson %d " % i * 50)
+
+    assert _outcome(_race(RACERS, create), "quota_submissions_per_day") == {201: 3, 429: RACERS - 3}
+    with Session(world.engine) as session:
+        uploads = session.exec(select(func.count()).where(Upload.teacher_id == "t_a")).one()
+        posted = session.exec(select(func.count()).where(Submission.filename == "lesson.mp4")).one()
+    assert uploads + posted == 3
+
+
+@pytest.mark.parametrize(
+    "quota_world", [{"quota_open_uploads": 3, "quota_submissions_per_day": 0}], indirect=True
+)
+def test_concurrent_uploads_stay_within_the_callers_quota(quota_world):
+    world, client = quota_world  # one caller, two teachers: the caller's quota is what binds
+
+    def start(i: int) -> Any:
+        body = {"teacher_id": ("t_a", "t_a2")[i % 2], "micro_capabilities": "A1", "size_bytes": 10}
+        return client.post("/v1/uploads", json=body, headers=world.auth("school_admin"))
+
+    assert _outcome(_race(RACERS, start), "quota_open_uploads") == {201: 3, 429: RACERS - 3}
+    with Session(world.engine) as session:
+        assert session.exec(select(func.count()).select_from(Upload)).one() == 3

@@ -1,6 +1,6 @@
 """Signing in to the pages: argon2 passwords set by the CLI, one generic failure, throttling per account
 and per address, the session cookie's attributes, CSRF on everything the cookie authenticates, media
-by cookie, and sessions that end on sign-out, a new password and a disabled user."""
+by cookie, and sessions that end on sign-out, a new password and a disabled user (for good)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,12 @@ import re
 from datetime import timedelta
 
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import make_transient
 from sqlmodel import Session, select
 
+from api.app import create_app
+from core.accounts import set_disabled
 from core.audit import Origin
 from core.db import session_scope
 from core.passwords import set_password
@@ -125,6 +129,28 @@ def test_disabling_a_user_ends_their_sessions(web, world):
     with session_scope(world.engine) as session:
         session.get(User, world.user_ids["teacher"]).disabled = False
     assert web.get("/me", follow_redirects=False).status_code == 303  # the old cookie stays dead
+
+
+def test_a_session_opened_before_a_disable_stays_refused_after_enabling(web, world):
+    sign_in(web, "teacher")
+    with Session(world.engine) as session:
+        opened = session.exec(select(WebSession)).one()
+        session.expunge(opened)
+    make_transient(opened)
+    teacher = world.user_ids["teacher"]
+    with session_scope(world.engine) as session:
+        set_disabled(session, teacher, True, Origin("test"))
+    assert _sessions(world, "teacher") == 0
+    with session_scope(world.engine) as session:  # a sign-in racing the disable committed just after it
+        session.add(opened)
+    assert _sessions(world, "teacher") == 1
+    with session_scope(world.engine) as session:
+        set_disabled(session, teacher, False, Origin("test"))
+    with TestClient(create_app(world.settings), base_url="https://testserver") as later:
+        assert sign_in(later, "teacher").status_code == 303
+        assert web.get("/me", follow_redirects=False).status_code == 303  # refused, and removed
+        assert later.get("/me").status_code == 200  # the session opened after enabling lives on
+    assert _sessions(world, "teacher") == 1
 
 
 def test_a_user_disabled_in_bulk_is_refused_and_loses_every_session(web, world):
