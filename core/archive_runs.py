@@ -50,22 +50,11 @@ def known(
 ) -> set[str]:
     """Which of these row keys and submission ids the run already holds (duplicate rows)."""
     found: set[str] = set()
-    if keys := list(row_keys):
-        found |= set(
-            session.exec(
-                select(ArchiveRunItem.row_key).where(
-                    ArchiveRunItem.run_id == run_id, col(ArchiveRunItem.row_key).in_(keys)
-                )
-            ).all()
-        )
-    if ids := list(submission_ids):
-        found |= set(
-            session.exec(
-                select(ArchiveRunItem.submission_id).where(
-                    ArchiveRunItem.run_id == run_id, col(ArchiveRunItem.submission_id).in_(ids)
-                )
-            ).all()
-        )
+    columns = ((ArchiveRunItem.row_key, row_keys), (ArchiveRunItem.submission_id, submission_ids))
+    for column, values in columns:
+        if values := list(values):
+            held = select(column).where(ArchiveRunItem.run_id == run_id, col(column).in_(values))
+            found |= set(session.exec(held).all())
     return found
 
 

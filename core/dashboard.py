@@ -11,7 +11,6 @@ from datetime import datetime
 from sqlmodel import Session, col, func, select
 
 from core import admin, regions
-from core.pagination import Keyset
 from core.regions import in_region
 from models.dedup import DuplicateMatch
 from models.outbox import DeliveryPublic, DeliveryStatus, Event, WebhookDelivery
@@ -20,9 +19,6 @@ from models.teachers import Teacher
 
 FLAGGED = (Overall.invalid, Overall.duplicate, Overall.needs_review)
 FLAGGING_MATCHES = ("duplicate", "needs_review")
-
-
-FLAGGED_ORDER = Keyset((Submission.created_at, Submission.id))
 
 
 def flagged_submissions(
@@ -37,8 +33,8 @@ def flagged_submissions(
         .join(SubmissionMeta, col(SubmissionMeta.submission_id) == col(Submission.id))
         .where(in_region(Teacher.school_code, region), col(SubmissionMeta.overall).in_(FLAGGED))
     )
-    rows, next_cursor = FLAGGED_ORDER.page(
-        session.exec(FLAGGED_ORDER.select(stmt, cursor, limit)).all(),
+    rows, next_cursor = admin.SUBMISSIONS_ORDER.page(
+        session.exec(admin.SUBMISSIONS_ORDER.select(stmt, cursor, limit)).all(),
         limit,
         key=lambda row: (row[0].created_at, row[0].id),
     )

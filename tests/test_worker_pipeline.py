@@ -170,19 +170,26 @@ def test_killed_worker_job_is_reclaimed_and_completes_once(embedded_stack, tmp_p
     assert len(stages) == len(set(stages))
 
 
-def test_presence_and_keyframes_ride_on_the_screening(stack, ray_local):
-    shared = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def _enrol_lin(stack) -> None:
+    """Teacher ``t-lin``, enrolled from a photo of the man speaking in the Hamilton clip."""
     with Session(stack.engine) as session:
         enroll(
             session,
             stack.store,
             "t-lin",
-            [shared / "faces/lin_manuel_miranda/ref1.png"],
+            [SHARED / "faces/lin_manuel_miranda/ref1.png"],
             school_code="sc.cd.wh.s001",
             enrolled_by="test-admin",
         )
         session.commit()
-    sub = _submit(stack, shared / "clips/short_hamilton_clip.mp4", teacher_id="t-lin")
+
+
+def test_presence_and_keyframes_ride_on_the_screening(stack, ray_local):
+    _enrol_lin(stack)
+    sub = _submit(stack, SHARED / "clips/short_hamilton_clip.mp4", teacher_id="t-lin")
     JobRunner(stack.settings, stack.engine).run_once()
     report = _report(stack, sub.id)
     assert report["presence"]["verdict"] in {"valid", "needs_review"}
@@ -191,7 +198,7 @@ def test_presence_and_keyframes_ride_on_the_screening(stack, ray_local):
     teacher_frames = [k for k in report["keyframes"] if "teacher" in k["tags"]]
     assert teacher_frames and all(k["t"] >= 0 for k in teacher_frames)
 
-    unenrolled = _submit(stack, shared / "clips/short_hamilton_clip.mp4", teacher_id="t-unknown")
+    unenrolled = _submit(stack, SHARED / "clips/short_hamilton_clip.mp4", teacher_id="t-unknown")
     JobRunner(stack.settings, stack.engine).run_once()
     assert _report(stack, unenrolled.id)["presence"]["verdict"] == "not_checked"
 
@@ -199,18 +206,8 @@ def test_presence_and_keyframes_ride_on_the_screening(stack, ray_local):
 def test_a_stale_presence_is_screened_again_alone_with_the_same_verdict(stack, ray_local):
     """A changed presence policy makes presence stale: the runner re-screens presence (and keyframes,
     which read it) on a lighter decode; the rendition, fingerprints and matches stand as stored."""
-    shared = Path(__file__).resolve().parents[2] / "shared" / "data"
-    with Session(stack.engine) as session:
-        enroll(
-            session,
-            stack.store,
-            "t-lin",
-            [shared / "faces/lin_manuel_miranda/ref1.png"],
-            school_code="sc.cd.wh.s001",
-            enrolled_by="test-admin",
-        )
-        session.commit()
-    sub = _submit(stack, shared / "clips/short_hamilton_clip.mp4", teacher_id="t-lin")
+    _enrol_lin(stack)
+    sub = _submit(stack, SHARED / "clips/short_hamilton_clip.mp4", teacher_id="t-lin")
     JobRunner(stack.settings, stack.engine).run_once()
     first = _report(stack, sub.id)
     rows = {(r.stage, r.version): r.created_at for r in _stage_rows(stack, sub.id)}

@@ -302,6 +302,8 @@ def _selection_batch(
 ) -> None:
     with session_scope(engine) as session:
         row = archive_runs.next_row(session, run_id)
+        if not dry_run:  # forced stages are recomputed: their current results go, for the batch at once
+            stage_results.drop(session, [s.id for s in chosen], stages)
         for offset, stale in enumerate(chosen):
             sub = session.get(Submission, stale.id)
             why = ",".join(reasons[sub.id] or ["named"] if not stages else [*stages])
@@ -315,7 +317,6 @@ def _selection_batch(
                 detail=why[:1000],
             )
             if not dry_run:
-                stage_results.drop(session, [sub.id], stages)
                 item.outcome, item.job_id = "queued", jobs.queue_again(session, sub, Lane.archive).id
             session.add(item)
         archive_runs.advance(session, run_id, last, skipped=skipped)

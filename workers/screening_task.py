@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,42 +31,58 @@ def upload_artifacts(value: Any, store: BlobStore) -> Any:
     return value
 
 
-def run_screening(submission_id: str, blob_key: str, settings: Settings, plan: AnalyserPlan) -> dict:
-    """Download, validate, decode once, analyse, upload artifacts. Media problems come back as a
-    ``rejected`` outcome (final); anything else raises."""
-    cv2.setNumThreads(settings.task_cpus)  # analysers share the task's CPUs with ffmpeg
+@contextmanager
+def _downloaded(
+    settings: Settings, submission_id: str, blob_key: str
+) -> Iterator[tuple[Path, Path, BlobStore]]:
+    """The upload downloaded into a fresh per-job directory (removed afterwards): ``(file, directory,
+    store)``. The analysers share the task's CPUs with ffmpeg."""
+    cv2.setNumThreads(settings.task_cpus)
     store = open_blob_store(settings)
     workdir = settings.jobs_dir / f"{submission_id}-{uuid.uuid4().hex[:8]}"
     workdir.mkdir(parents=True)
-    started = time.perf_counter()
     try:
-        src = store.get_file(blob_key, workdir / "upload.bin")
-        host = plan.host()
+        yield store.get_file(blob_key, workdir / "upload.bin"), workdir, store
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _rejected(err: MediaError) -> dict:
+    return {"status": "rejected", "error": err.as_dict(), "versions": dict(STAGE_VERSIONS)}
+
+
+def _timings(timings: dict[str, float], started: float) -> dict[str, float]:
+    """Seconds by stage, and the whole task's as ``task``."""
+    return {
+        **{stage: round(s, 3) for stage, s in timings.items()},
+        "task": round(time.perf_counter() - started, 3),
+    }
+
+
+def run_screening(submission_id: str, blob_key: str, settings: Settings, plan: AnalyserPlan) -> dict:
+    """Download, validate, decode once, analyse, upload artifacts. Media problems come back as a
+    ``rejected`` outcome (final); anything else raises."""
+    started = time.perf_counter()
+    with _downloaded(settings, submission_id, blob_key) as (src, workdir, store):
         try:
-            outcome = process_media(src, workdir, settings.media_limits, host)
+            outcome = process_media(src, workdir, settings.media_limits, plan.host())
         except MediaError as err:
-            return {"status": "rejected", "error": err.as_dict(), "versions": dict(STAGE_VERSIONS)}
-        stages = {name: upload_artifacts(output.data, store) for name, output in outcome.outputs.items()}
+            return _rejected(err)
         r = outcome.rendition
-        rendition = {
-            "uri": upload_artifacts(r.path, store),
-            "mode": r.mode,
-            "width": r.width,
-            "height": r.height,
-        }
-        timings = {stage: round(seconds, 3) for stage, seconds in outcome.timings.items()}
-        timings["task"] = round(time.perf_counter() - started, 3)
         return {
             "status": "screened",
             "media": outcome.media,
-            "rendition": rendition,
+            "rendition": {
+                "uri": upload_artifacts(r.path, store),
+                "mode": r.mode,
+                "width": r.width,
+                "height": r.height,
+            },
             "poster": {"uri": upload_artifacts(outcome.poster_path, store) if outcome.poster_path else None},
-            "stages": stages,
+            "stages": {name: upload_artifacts(out.data, store) for name, out in outcome.outputs.items()},
             "versions": plan.all_versions(),
-            "timings": timings,
+            "timings": _timings(outcome.timings, started),
         }
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def run_rescreen(
@@ -73,19 +91,12 @@ def run_rescreen(
     """Compute again only the analysers ``rerun`` names, on the original upload, decoding only what
     they need (``pipeline.media_pass.rescreen_media``); the rendition and the other stages stay as
     stored. Media problems come back as a ``rejected`` outcome, as in a whole screening."""
-    cv2.setNumThreads(settings.task_cpus)
-    store = open_blob_store(settings)
-    workdir = settings.jobs_dir / f"{submission_id}-{uuid.uuid4().hex[:8]}"
-    workdir.mkdir(parents=True)
     started = time.perf_counter()
-    try:
-        src = store.get_file(blob_key, workdir / "upload.bin")
+    with _downloaded(settings, submission_id, blob_key) as (src, workdir, store):
         try:
             outcome = rescreen_media(src, workdir, settings.media_limits, lambda: plan.host(rerun))
         except MediaError as err:
-            return {"status": "rejected", "error": err.as_dict(), "versions": dict(STAGE_VERSIONS)}
-        timings = {stage: round(seconds, 3) for stage, seconds in outcome.timings.items()}
-        timings["task"] = round(time.perf_counter() - started, 3)
+            return _rejected(err)
         return {
             "status": "rescreened",
             "stages": {name: upload_artifacts(out.data, store) for name, out in outcome.outputs.items()},
@@ -94,10 +105,8 @@ def run_rescreen(
                 "reason": outcome.path.reason,
                 "frames_decoded": outcome.frames_decoded,
             },
-            "timings": timings,
+            "timings": _timings(outcome.timings, started),
         }
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @ray.remote(retry_exceptions=False)
