@@ -120,18 +120,28 @@ def test_province_admin_sees_cities_and_the_copy_across_provinces_only_as_a_coun
     page.context.close()
 
 
+def _add_submission(session, n: int, overall: Overall, created_at: datetime | None = None) -> str:
+    """A flagged submission of teacher ``t_b`` (sc.cd.wh.s018), with its own bytes ``n``."""
+    digest = f"{n:064x}"
+    sub = Submission(blob_key="sha256/" + digest, sha256=digest, size_bytes=1, teacher_id="t_b")
+    if created_at is not None:
+        sub.created_at = created_at
+    session.add(sub)
+    session.flush()
+    session.add(SubmissionMeta(submission_id=sub.id, overall=overall))
+    return sub.id
+
+
+def _section(html: str, section_id: str) -> str:
+    return html.split(f'id="{section_id}"', 1)[1].split("</section>", 1)[0]
+
+
 def test_the_flagged_queue_pages_newest_first_without_repeats(web, world):
     """Beyond one page of flagged submissions, "next page" links walk the rest, each once."""
     with session_scope(world.engine) as session:
         base = datetime.now(UTC)
         for i in range(57):
-            sub = Submission(
-                blob_key="sha256/" + f"{i:064x}", sha256=f"{i:064x}", size_bytes=1, teacher_id="t_b"
-            )
-            sub.created_at = base - timedelta(minutes=i)
-            session.add(sub)
-            session.flush()
-            session.add(SubmissionMeta(submission_id=sub.id, overall=Overall.invalid))
+            _add_submission(session, i, Overall.invalid, base - timedelta(minutes=i))
     with Session(world.engine) as session:
         total = len(
             session.exec(
@@ -146,7 +156,7 @@ def test_the_flagged_queue_pages_newest_first_without_repeats(web, world):
     seen, url = [], "/admin"
     while url:
         html = web.get(url).text
-        flagged = html.split('id="flagged"', 1)[1].split("</section>", 1)[0]
+        flagged = _section(html, "flagged")
         rows = re.findall(r'<tr data-id="([^"]+)"', flagged)
         assert len(rows) <= 50 and rows
         seen += rows
@@ -161,20 +171,13 @@ def test_duplicate_clusters_page_largest_first(web, world):
     template = world.report("a")["duplicates"][0]
     with session_scope(world.engine) as session:
         for i in range(23):  # 23 pairs of copies in the county
-            pair = []
-            for side in range(2):
-                digest = f"{1000 + 2 * i + side:064x}"
-                sub = Submission(blob_key="sha256/" + digest, sha256=digest, size_bytes=1, teacher_id="t_b")
-                session.add(sub)
-                session.flush()
-                session.add(SubmissionMeta(submission_id=sub.id, overall=Overall.duplicate))
-                pair.append(sub.id)
+            pair = [_add_submission(session, 1000 + 2 * i + side, Overall.duplicate) for side in range(2)]
             write_matches(session, pair[0], [match_fields(pair[1], {**template, "verdict": "duplicate"})])
     assert sign_in(web, "county_admin").status_code == 303
-    first = web.get("/admin").text.split('id="clusters"', 1)[1].split("</section>", 1)[0]
+    first = _section(web.get("/admin").text, "clusters")
     total = int(re.search(r"共 (\d+) 个重复提交簇", first).group(1))
     assert total >= 23 and first.count('class="cluster"') == 20
-    second = web.get("/admin?clusters=2").text.split('id="clusters"', 1)[1].split("</section>", 1)[0]
+    second = _section(web.get("/admin?clusters=2").text, "clusters")
     assert second.count('class="cluster"') == total - 20 and 'id="clusters-prev"' in second
     ids = [re.findall(r'<li data-id="([^"]+)"', html) for html in (first, second)]
     assert not set(ids[0]) & set(ids[1])  # no cluster on both pages
